@@ -1,0 +1,366 @@
+// idem: basic_client — pick or open a connection, send, parse, and ask the policies.
+#ifndef IDEM_CLIENT_HPP
+#define IDEM_CLIENT_HPP
+
+#include "chunked.hpp"
+#include "detail/clock.hpp"
+#include "detail/policy_traits.hpp"
+#include "detail/socket.hpp"
+#include "keep_alive.hpp"
+#include "parser.hpp"
+#include "request.hpp"
+#include "response.hpp"
+#include "result.hpp"
+#include "retry.hpp"
+#include "url.hpp"
+#include "version.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace idem {
+
+/// Timeouts, limits and defaults of a client. A zero deadline means none.
+struct client_options {
+    std::chrono::milliseconds connect_timeout{10000}; ///< per address tried
+    std::chrono::milliseconds read_timeout{30000};    ///< per wait for response bytes
+    std::chrono::milliseconds write_timeout{30000};   ///< per wait for the socket to take bytes
+    std::chrono::milliseconds deadline{120000};       ///< the whole call, retries included
+    idem::limits limits;
+    std::string_view user_agent = "idem/" IDEM_VERSION_STRING; ///< empty: send none
+};
+
+/// What a client did, for logs and tests (see basic_client::set_event_handler).
+enum class event_kind : unsigned char {
+    connected,     ///< a new connection is open
+    reused,        ///< an idle connection passed the policy and the probe
+    idle_expired,  ///< the keep-alive policy declined an idle connection (too old, max=)
+    probe_closed,  ///< the probe found an idle connection closed by the server
+    stale_failure, ///< a reused connection failed before any response byte
+    retry,         ///< the retry policy sends the request again
+    closed,        ///< the connection was closed after an exchange
+};
+
+struct event {
+    event_kind kind;
+    std::chrono::nanoseconds idle_for; ///< the connection's idle age, where it has one
+    unsigned attempt;                  ///< the attempt it happened in
+    errc err;                          ///< the failure behind a retry or stale_failure
+};
+
+using event_handler = void (*)(const event&, void* context);
+
+/// Counters over the client's life.
+struct client_stats {
+    unsigned long connections_opened = 0;
+    unsigned long reuses = 0;
+    unsigned long retries = 0;
+    unsigned long stale_probes = 0;   ///< idle connections the probe found closed
+    unsigned long stale_failures = 0; ///< reused connections that failed before a response
+};
+
+/// A blocking HTTP/1.1 client for one origin, holding at most one connection.
+template <class KeepAlive = keep_alive::timeout_bounded, class Retry = retry::idempotent>
+class basic_client {
+    static_assert(detail::keep_alive_policy_asserts<KeepAlive>::value, "");
+    static_assert(detail::retry_policy_asserts<Retry>::value, "");
+
+public:
+    using keep_alive_policy_type = KeepAlive;
+    using retry_policy_type = Retry;
+
+    /// A client for the origin of `base_url` ("http://host[:port]"); any path is ignored.
+    /// An invalid URL is reported by every call (and by init_error()).
+    explicit basic_client(std::string_view base_url, client_options o = {}, KeepAlive ka = {},
+                          Retry rp = {})
+        : opts_(o), ka_(std::move(ka)), retry_(std::move(rp)) {
+        auto u = parse_url(base_url);
+        if (u) url_ = std::move(*u);
+        else init_error_ = u.error().code();
+    }
+
+    /// errc{} when the client was built from a valid URL, else why not.
+    errc init_error() const noexcept { return init_error_; }
+    const url& origin() const noexcept { return url_; }
+
+    result<response> get(std::string_view target, header_list h = {}) { return request("GET", target, {}, h); }
+    result<response> head(std::string_view target, header_list h = {}) { return request("HEAD", target, {}, h); }
+    result<response> options(std::string_view target, header_list h = {}) { return request("OPTIONS", target, {}, h); }
+    result<response> del(std::string_view target, header_list h = {}) { return request("DELETE", target, {}, h); }
+    result<response> delete_(std::string_view target, header_list h = {}) { return del(target, h); }
+    result<response> post(std::string_view target, std::string_view body, header_list h = {}) {
+        return request("POST", target, body, h);
+    }
+    result<response> put(std::string_view target, std::string_view body, header_list h = {}) {
+        return request("PUT", target, body, h);
+    }
+    result<response> patch(std::string_view target, std::string_view body, header_list h = {}) {
+        return request("PATCH", target, body, h);
+    }
+
+    /// Any method token.
+    result<response> request(std::string_view method, std::string_view target,
+                             std::string_view body = {}, header_list h = {}) {
+        response out;
+        auto r = send(idem::request{method, target, h, body}, out);
+        if (!r) return r.error();
+        return out;
+    }
+
+    /// Sends `r` and reads the answer into `out`, reusing out's buffers. The hot path: with
+    /// a kept-alive connection and a warmed-up `out`, it allocates nothing.
+    result<void> send(const idem::request& r, response& out) {
+        if (init_error_ != errc{}) return init_error_;
+        if (auto v = validate(r); !v) return v.error();
+        const auto start = detail::now();
+        const auto deadline = opts_.deadline.count() > 0
+                                  ? start + std::chrono::nanoseconds(opts_.deadline)
+                                  : std::chrono::nanoseconds::max() / 2;
+        const bool idempotent = is_idempotent(r);
+        wbuf_.clear();
+        detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
+                           opts_.user_agent);
+        bool executed_earlier = false;
+        for (unsigned attempt = 1;; ++attempt) {
+            error e;
+            if (attempt_once(r, idempotent, out, deadline, e)) return {};
+            e.set_attempts(attempt).set_executed_earlier(executed_earlier);
+            executed_earlier = e.may_have_executed();
+            const failed_attempt f{e, idempotent, attempt};
+            if (attempt >= retry_.max_attempts() || !retry_.should_retry(f)) return e;
+            const std::chrono::nanoseconds wait = retry_.backoff(f);
+            if (detail::now() + wait >= deadline) return e;
+            ++stats_.retries;
+            emit(event_kind::retry, {}, attempt, e.code());
+            detail::sleep_for(wait);
+        }
+    }
+
+    KeepAlive& keep_alive_policy() noexcept { return ka_; }
+    Retry& retry_policy() noexcept { return retry_; }
+    const client_options& settings() const noexcept { return opts_; }
+    const client_stats& stats() const noexcept { return stats_; }
+
+    /// Calls `h(event, context)` for each connection decision; nullptr turns it off.
+    void set_event_handler(event_handler h, void* context) noexcept {
+        handler_ = h;
+        handler_ctx_ = context;
+    }
+
+    /// True while an idle connection is kept for the next request.
+    bool has_idle_connection() const noexcept { return conn_.is_open(); }
+    /// Closes the idle connection, if any.
+    void close() noexcept { conn_.close(); }
+
+private:
+    void emit(event_kind k, std::chrono::nanoseconds idle, unsigned attempt, errc e = errc{}) {
+        if (handler_) handler_(event{k, idle, attempt, e}, handler_ctx_);
+    }
+
+    // Returns an idle connection to use if the policy and the probe allow; closes it if not.
+    bool take_idle_connection(bool idempotent, std::chrono::nanoseconds idle_for, unsigned attempt) {
+        const idle_connection facts{idle_for, exchanges_, hint_.timeout_s, hint_.max, max_first_};
+        if (!ka_.may_reuse(facts, idempotent)) {
+            conn_.close();
+            emit(event_kind::idle_expired, idle_for, attempt);
+            return false;
+        }
+        if (conn_.probe() != detail::connection::liveness::alive) {
+            conn_.close();
+            ++stats_.stale_probes;
+            ka_.on_idle_close(idle_for);
+            emit(event_kind::probe_closed, idle_for, attempt);
+            return false;
+        }
+        ++stats_.reuses;
+        emit(event_kind::reused, idle_for, attempt);
+        return true;
+    }
+
+    // One attempt. On failure fills `e` with the cause and the facts of how far it got.
+    bool attempt_once(const idem::request& r, bool idempotent, response& out,
+                      std::chrono::nanoseconds deadline, error& e) {
+        bool reused = false;
+        std::chrono::nanoseconds idle_for{0};
+        const unsigned attempt = unsigned(stats_.retries) + 1;
+        if (conn_.is_open()) {
+            idle_for = detail::now() - idle_since_;
+            reused = take_idle_connection(idempotent, idle_for, attempt);
+        }
+        if (!reused) {
+            const error ce = conn_.open(url_.host, url_.port, opts_.connect_timeout, deadline);
+            if (ce.code() != errc{}) {
+                e = ce;
+                return false;
+            }
+            ++stats_.connections_opened;
+            exchanges_ = 0;
+            hint_ = {};
+            max_first_ = -1;
+            emit(event_kind::connected, {}, attempt);
+        }
+
+        std::size_t sent = 0;
+        const std::size_t total = wbuf_.size() + r.body.size();
+        const error se = conn_.send_all(wbuf_.data(), wbuf_.size(), r.body.data(), r.body.size(),
+                                        opts_.write_timeout, deadline, sent);
+        const written w = sent == 0 ? written::none : sent < total ? written::partial : written::all;
+        if (se.code() != errc{}) {
+            e = se;
+            e.set_reused(reused).set_written(w);
+            fail_connection(e, idle_for, attempt);
+            return false;
+        }
+
+        bool started = false, eof = false;
+        std::size_t stray = 0;
+        detail::framing f;
+        const error re = read_response(r, out, deadline, reused, started, eof, stray, f);
+        if (re.code() != errc{}) {
+            e = re;
+            e.set_reused(reused).set_written(written::all).set_response_started(started);
+            fail_connection(e, idle_for, attempt);
+            return false;
+        }
+
+        // RFC 9112 §9.3: keep the connection only if both sides allow it, the body ended by
+        // its framing (not by EOF) and nothing follows it — bytes after a complete response
+        // are never read as the next one.
+        const bool keep = KeepAlive::persistent && !eof && stray == 0 &&
+                          detail::response_allows_reuse(out, f) &&
+                          !detail::list_has_token(header_value(r.headers, "Connection"), "close");
+        if (keep) {
+            idle_since_ = detail::now();
+            ++exchanges_;
+            if (auto ka = out.header("Keep-Alive"); !ka.empty()) {
+                hint_ = detail::parse_keep_alive(ka);
+                if (max_first_ < 0) max_first_ = hint_.max;
+            }
+        } else {
+            conn_.close();
+            emit(event_kind::closed, {}, attempt);
+        }
+        return true;
+    }
+
+    static std::string_view header_value(const header_list& h, std::string_view name) noexcept {
+        for (const auto& f : h)
+            if (detail::iequals(f.name, name)) return f.value;
+        return {};
+    }
+
+    // Closes a failed connection. A reused one that died before any response byte was closed
+    // by the server while idle: teach the keep-alive policy that age.
+    void fail_connection(const error& e, std::chrono::nanoseconds idle_for, unsigned attempt) {
+        conn_.close();
+        const failed_attempt f{e, true, attempt};
+        if (retry::is_stale_connection(f)) {
+            ++stats_.stale_failures;
+            ka_.on_idle_close(idle_for);
+            emit(event_kind::stale_failure, idle_for, attempt, e.code());
+        }
+    }
+
+    error receive_more(std::size_t from, std::chrono::nanoseconds deadline, std::size_t& got) {
+        return conn_.receive(&rbuf_[from], rbuf_.size() - from, opts_.read_timeout, deadline, got);
+    }
+
+    error read_response(const idem::request& r, response& out, std::chrono::nanoseconds deadline,
+                        bool reused, bool& started, bool& eof, std::size_t& stray,
+                        detail::framing& f) {
+        const limits& lim = opts_.limits;
+        if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
+        std::size_t off = 0, len = 0, got = 0;
+        head_.reset();
+        for (;;) {
+            const auto st = head_.parse(rbuf_.data() + off, len - off, out, lim);
+            if (st.failed) return error(st.err);
+            if (st.done) {
+                off += st.consumed;
+                // idem never asks to upgrade, so a 101 is not an answer it can read.
+                if (out.status == 101) return error(errc::malformed_response);
+                // RFC 9110 §15.2: interim responses precede the final one; skip them.
+                if (out.status < 200) continue;
+                break;
+            }
+            if (off != 0) {
+                std::memmove(&rbuf_[0], &rbuf_[off], len - off);
+                len -= off;
+                off = 0;
+                head_.reset();
+            }
+            if (len == rbuf_.size()) {
+                const std::size_t cap = lim.max_head_bytes + 1;
+                rbuf_.resize(rbuf_.size() * 2 < cap ? rbuf_.size() * 2 : cap);
+            }
+            const error ge = receive_more(len, deadline, got);
+            if (ge.code() != errc{}) return ge;
+            if (got == 0)
+                return error(!started && reused ? errc::server_closed_idle : errc::unexpected_eof);
+            started = true;
+            len += got;
+        }
+
+        if (const errc fe = detail::decide_framing(out, r.method, f); fe != errc{}) return error(fe);
+        if (f.kind == detail::body_kind::length) {
+            if (f.length > lim.max_body_bytes) return error(errc::body_too_large);
+            out.body.reserve(f.length);
+        }
+        decoder_.start(f, lim.max_head_bytes);
+        auto sink = [&out, &lim](const char* p, std::size_t n) {
+            if (n > lim.max_body_bytes - out.body.size()) return false;
+            out.body.append(p, n);
+            return true;
+        };
+        for (;;) {
+            if (off < len) {
+                const auto st = decoder_.feed(rbuf_.data() + off, len - off, sink);
+                if (st.failed) return error(st.err);
+                off += st.consumed;
+            }
+            if (decoder_.done()) break;
+            off = len = 0;
+            const error ge = receive_more(0, deadline, got);
+            if (ge.code() != errc{}) return ge;
+            if (got == 0) {
+                // Only a close-delimited body may end at EOF; any other is truncated.
+                if (!decoder_.complete_at_eof()) return error(errc::unexpected_eof);
+                eof = true;
+                break;
+            }
+            len = got;
+        }
+        stray = len - off;
+        return error(errc{});
+    }
+
+    static constexpr std::size_t initial_buffer = 16 * 1024;
+
+    client_options opts_;
+    KeepAlive ka_;
+    Retry retry_;
+    url url_;
+    errc init_error_ = errc{};
+    detail::connection conn_;
+    std::chrono::nanoseconds idle_since_{0};
+    unsigned exchanges_ = 0;
+    detail::keep_alive_hint hint_;
+    long max_first_ = -1;
+    std::string wbuf_;
+    std::string rbuf_;
+    detail::head_parser head_;
+    detail::body_decoder decoder_;
+    client_stats stats_;
+    event_handler handler_ = nullptr;
+    void* handler_ctx_ = nullptr;
+};
+
+/// The client with idem's defaults: timeout-bounded keep-alive, idempotency-aware retries.
+using client = basic_client<>;
+
+} // namespace idem
+
+#endif

@@ -1,0 +1,36 @@
+// idem: the clock idle ages and deadlines are measured on.
+#ifndef IDEM_DETAIL_CLOCK_HPP
+#define IDEM_DETAIL_CLOCK_HPP
+
+#include <chrono>
+#include <ctime>
+
+namespace idem {
+namespace detail {
+
+/// Nanoseconds on a clock that keeps counting while the machine sleeps (CLOCK_BOOTTIME on
+/// Linux), so a device waking from suspend sees its idle connections as old as they are.
+inline std::chrono::nanoseconds now() noexcept {
+    timespec ts{};
+#if defined(CLOCK_BOOTTIME)
+    ::clock_gettime(CLOCK_BOOTTIME, &ts);
+#else
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+/// Sleeps for `d` (no-op when d <= 0), resuming after signals.
+inline void sleep_for(std::chrono::nanoseconds d) noexcept {
+    if (d.count() <= 0) return;
+    timespec ts{};
+    ts.tv_sec = static_cast<std::time_t>(d.count() / 1000000000);
+    ts.tv_nsec = static_cast<long>(d.count() % 1000000000);
+    while (::nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+} // namespace detail
+} // namespace idem
+
+#endif

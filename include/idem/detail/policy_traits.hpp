@@ -1,0 +1,90 @@
+// idem: compile-time checks that a KeepAlivePolicy or RetryPolicy has what the client calls.
+#ifndef IDEM_DETAIL_POLICY_TRAITS_HPP
+#define IDEM_DETAIL_POLICY_TRAITS_HPP
+
+#include "../keep_alive.hpp"
+#include "../retry.hpp"
+
+#include <chrono>
+#include <type_traits>
+#include <utility>
+
+namespace idem {
+namespace detail {
+
+template <class...> using void_t = void;
+
+template <class P, class = void> struct has_persistent : std::false_type {};
+template <class P>
+struct has_persistent<P, void_t<decltype(bool{P::persistent})>> : std::true_type {};
+
+template <class P, class = void> struct has_may_reuse : std::false_type {};
+template <class P>
+struct has_may_reuse<P, void_t<decltype(std::declval<const P&>().may_reuse(
+                            std::declval<const idle_connection&>(), true))>>
+    : std::is_convertible<decltype(std::declval<const P&>().may_reuse(
+                              std::declval<const idle_connection&>(), true)),
+                          bool> {};
+
+template <class P, class = void> struct has_on_idle_close : std::false_type {};
+template <class P>
+struct has_on_idle_close<P, void_t<decltype(std::declval<P&>().on_idle_close(
+                                std::declval<std::chrono::nanoseconds>()))>> : std::true_type {};
+
+template <class P, class = void> struct has_max_attempts : std::false_type {};
+template <class P>
+struct has_max_attempts<P, void_t<decltype(std::declval<const P&>().max_attempts())>>
+    : std::is_convertible<decltype(std::declval<const P&>().max_attempts()), unsigned> {};
+
+template <class P, class = void> struct has_should_retry : std::false_type {};
+template <class P>
+struct has_should_retry<P, void_t<decltype(std::declval<const P&>().should_retry(
+                               std::declval<const failed_attempt&>()))>>
+    : std::is_convertible<decltype(std::declval<const P&>().should_retry(
+                              std::declval<const failed_attempt&>())),
+                          bool> {};
+
+template <class P, class = void> struct has_backoff : std::false_type {};
+template <class P>
+struct has_backoff<P, void_t<decltype(std::declval<const P&>().backoff(
+                          std::declval<const failed_attempt&>()))>>
+    : std::is_convertible<decltype(std::declval<const P&>().backoff(
+                              std::declval<const failed_attempt&>())),
+                          std::chrono::nanoseconds> {};
+
+template <class P> constexpr bool is_keep_alive_policy() {
+    return has_persistent<P>::value && has_may_reuse<P>::value && has_on_idle_close<P>::value;
+}
+template <class P> constexpr bool is_retry_policy() {
+    return has_max_attempts<P>::value && has_should_retry<P>::value && has_backoff<P>::value;
+}
+
+/// One message per missing member, each spelling the signature to write.
+template <class P> struct keep_alive_policy_asserts {
+    static_assert(has_persistent<P>::value,
+                  "KeepAlivePolicy needs `static constexpr bool persistent` (false: send "
+                  "Connection: close and never keep a connection)");
+    static_assert(has_may_reuse<P>::value,
+                  "KeepAlivePolicy needs `bool may_reuse(const idem::idle_connection&, bool "
+                  "idempotent) const`");
+    static_assert(has_on_idle_close<P>::value,
+                  "KeepAlivePolicy needs `void on_idle_close(std::chrono::nanoseconds idle_for)` "
+                  "(called when the server closed an idle connection)");
+    static constexpr bool value = true;
+};
+
+template <class P> struct retry_policy_asserts {
+    static_assert(has_max_attempts<P>::value,
+                  "RetryPolicy needs `unsigned max_attempts() const` (1 = never retry)");
+    static_assert(has_should_retry<P>::value,
+                  "RetryPolicy needs `bool should_retry(const idem::failed_attempt&) const`");
+    static_assert(has_backoff<P>::value,
+                  "RetryPolicy needs `std::chrono::nanoseconds backoff(const "
+                  "idem::failed_attempt&) const` (how long to wait before the next attempt)");
+    static constexpr bool value = true;
+};
+
+} // namespace detail
+} // namespace idem
+
+#endif

@@ -1,0 +1,194 @@
+// idem: typed errors and what each failed call knows about how far the request got.
+#ifndef IDEM_ERROR_HPP
+#define IDEM_ERROR_HPP
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace idem {
+
+/// Every condition idem reports. Values are stable and only ever appended; 0 is success.
+enum class errc : int {
+    // bad input (nothing was sent)
+    invalid_url = 1,
+    unsupported_scheme = 2,
+    invalid_request = 3,
+    // reaching the server (nothing was sent)
+    resolve_failed = 10,
+    connection_refused = 11,
+    network_unreachable = 12,
+    host_unreachable = 13,
+    connect_timeout = 14,
+    // the exchange
+    connection_reset = 20,
+    broken_pipe = 21,
+    server_closed_idle = 22,
+    unexpected_eof = 23,
+    read_timeout = 24,
+    write_timeout = 25,
+    deadline_exceeded = 26,
+    // what the server sent
+    malformed_response = 30,
+    header_too_large = 31,
+    too_many_headers = 32,
+    body_too_large = 33,
+    // anything else the system said; the error keeps errno
+    system_error = 40,
+};
+
+/// The enumerator's name, e.g. "server_closed_idle"; "unknown" for a value idem never makes.
+constexpr std::string_view to_string(errc e) noexcept {
+    switch (e) {
+    case errc::invalid_url: return "invalid_url";
+    case errc::unsupported_scheme: return "unsupported_scheme";
+    case errc::invalid_request: return "invalid_request";
+    case errc::resolve_failed: return "resolve_failed";
+    case errc::connection_refused: return "connection_refused";
+    case errc::network_unreachable: return "network_unreachable";
+    case errc::host_unreachable: return "host_unreachable";
+    case errc::connect_timeout: return "connect_timeout";
+    case errc::connection_reset: return "connection_reset";
+    case errc::broken_pipe: return "broken_pipe";
+    case errc::server_closed_idle: return "server_closed_idle";
+    case errc::unexpected_eof: return "unexpected_eof";
+    case errc::read_timeout: return "read_timeout";
+    case errc::write_timeout: return "write_timeout";
+    case errc::deadline_exceeded: return "deadline_exceeded";
+    case errc::malformed_response: return "malformed_response";
+    case errc::header_too_large: return "header_too_large";
+    case errc::too_many_headers: return "too_many_headers";
+    case errc::body_too_large: return "body_too_large";
+    case errc::system_error: return "system_error";
+    }
+    return "unknown";
+}
+
+namespace detail {
+
+inline const char* describe(errc e) noexcept {
+    switch (e) {
+    case errc::invalid_url: return "invalid URL";
+    case errc::unsupported_scheme: return "unsupported URL scheme (only http is supported)";
+    case errc::invalid_request: return "invalid request (method, target or header field)";
+    case errc::resolve_failed: return "could not resolve host name";
+    case errc::connection_refused: return "connection refused";
+    case errc::network_unreachable: return "network unreachable";
+    case errc::host_unreachable: return "host unreachable";
+    case errc::connect_timeout: return "connect timed out";
+    case errc::connection_reset: return "connection reset by peer";
+    case errc::broken_pipe: return "broken pipe (the server closed the connection while we wrote)";
+    case errc::server_closed_idle: return "server closed the reused connection before responding";
+    case errc::unexpected_eof: return "connection closed before the response was complete";
+    case errc::read_timeout: return "timed out waiting for the response";
+    case errc::write_timeout: return "timed out sending the request";
+    case errc::deadline_exceeded: return "the call's overall deadline passed";
+    case errc::malformed_response: return "malformed response";
+    case errc::header_too_large: return "response head exceeds the size limit";
+    case errc::too_many_headers: return "response has more header fields than the limit";
+    case errc::body_too_large: return "response body exceeds the size limit";
+    case errc::system_error: return "system error";
+    }
+    return "unknown idem error";
+}
+
+class category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "idem"; }
+    std::string message(int v) const override { return describe(static_cast<errc>(v)); }
+    // Lets callers write `ec == std::errc::timed_out` for every kind of timeout.
+    std::error_condition default_error_condition(int v) const noexcept override {
+        switch (static_cast<errc>(v)) {
+        case errc::invalid_url:
+        case errc::invalid_request: return std::errc::invalid_argument;
+        case errc::unsupported_scheme: return std::errc::protocol_not_supported;
+        case errc::connection_refused: return std::errc::connection_refused;
+        case errc::network_unreachable: return std::errc::network_unreachable;
+        case errc::host_unreachable: return std::errc::host_unreachable;
+        case errc::connect_timeout:
+        case errc::read_timeout:
+        case errc::write_timeout:
+        case errc::deadline_exceeded: return std::errc::timed_out;
+        case errc::connection_reset: return std::errc::connection_reset;
+        case errc::broken_pipe: return std::errc::broken_pipe;
+        case errc::server_closed_idle: return std::errc::connection_aborted;
+        case errc::malformed_response: return std::errc::bad_message;
+        case errc::body_too_large:
+        case errc::header_too_large:
+        case errc::too_many_headers: return std::errc::message_size;
+        default: return std::error_condition(v, *this);
+        }
+    }
+};
+
+} // namespace detail
+
+/// The category of idem::errc; one instance per program.
+inline const std::error_category& category() noexcept {
+    static const detail::category_impl instance;
+    return instance;
+}
+
+inline std::error_code make_error_code(errc e) noexcept {
+    return {static_cast<int>(e), category()};
+}
+
+/// How much of a request reached the socket.
+enum class written : std::uint8_t { none, partial, all };
+
+/// A failed call: what went wrong, and the facts that say whether the server may have acted.
+class error {
+public:
+    constexpr error() noexcept = default;
+    constexpr error(errc code, int sys_errno = 0) noexcept : code_(code), errno_(sys_errno) {}
+
+    constexpr errc code() const noexcept { return code_; }
+    /// errno behind the failure, or 0 when the condition did not come from the system.
+    constexpr int sys_errno() const noexcept { return errno_; }
+    /// The failing attempt ran on a connection kept from an earlier exchange.
+    constexpr bool reused_connection() const noexcept { return reused_; }
+    /// How much of the failing attempt's request was handed to the kernel.
+    constexpr idem::written bytes_written() const noexcept { return written_; }
+    /// The failing attempt read at least one byte of a response.
+    constexpr bool response_started() const noexcept { return response_started_; }
+    /// Attempts made in this call, the failing one included (0 when input was rejected).
+    constexpr unsigned attempts() const noexcept { return attempts_; }
+
+    /// True when some attempt of this call handed request bytes to the kernel: the server may
+    /// have received the request and acted on it. False means no attempt wrote a single byte.
+    /// A partially written request counts, since a server may act once the head has arrived.
+    constexpr bool may_have_executed() const noexcept {
+        return written_ != idem::written::none || executed_earlier_;
+    }
+
+    std::string message() const { return detail::describe(code_); }
+    operator std::error_code() const noexcept { return make_error_code(code_); }
+
+    // Facts are filled in by the client as the attempt proceeds.
+    constexpr error& set_reused(bool v) noexcept { reused_ = v; return *this; }
+    constexpr error& set_written(idem::written w) noexcept { written_ = w; return *this; }
+    constexpr error& set_response_started(bool v) noexcept { response_started_ = v; return *this; }
+    constexpr error& set_attempts(unsigned n) noexcept { attempts_ = n; return *this; }
+    constexpr error& set_executed_earlier(bool v) noexcept { executed_earlier_ = v; return *this; }
+
+    friend constexpr bool operator==(const error& a, errc b) noexcept { return a.code_ == b; }
+    friend constexpr bool operator!=(const error& a, errc b) noexcept { return a.code_ != b; }
+
+private:
+    errc code_ = errc::system_error;
+    int errno_ = 0;
+    bool reused_ = false;
+    idem::written written_ = idem::written::none;
+    bool response_started_ = false;
+    bool executed_earlier_ = false;
+    unsigned attempts_ = 0;
+};
+
+} // namespace idem
+
+namespace std {
+template <> struct is_error_code_enum<idem::errc> : true_type {};
+} // namespace std
+
+#endif

@@ -1,0 +1,127 @@
+// idem: retry policies — whether a failed attempt may be sent again, and how long to wait.
+#ifndef IDEM_RETRY_HPP
+#define IDEM_RETRY_HPP
+
+#include "error.hpp"
+
+#include <chrono>
+#include <cstdint>
+
+namespace idem {
+
+/// What a RetryPolicy sees after an attempt failed.
+struct failed_attempt {
+    const error& err;  ///< the failure, with reused / written / response-started facts
+    bool idempotent;   ///< idempotent method or Idempotency-Key (RFC 9110 §9.2.2)
+    unsigned attempt;  ///< 1 for the first attempt
+};
+
+namespace retry {
+
+/// The failure is a reused connection that the server had already closed: EOF or a reset
+/// before any byte of a response (RFC 9112 §9.3.1, the keep-alive race).
+constexpr bool is_stale_connection(const failed_attempt& f) noexcept {
+    const errc c = f.err.code();
+    return f.err.reused_connection() && !f.err.response_started() &&
+           (c == errc::server_closed_idle || c == errc::connection_reset ||
+            c == errc::broken_pipe || c == errc::unexpected_eof);
+}
+
+/// The retry rules of idem, in the order they are decided. `retry_fresh_reads` enables the
+/// one rule that is off by default. Each rule says why it is safe.
+constexpr bool retry_is_safe(const failed_attempt& f, bool retry_fresh_reads) noexcept {
+    const errc c = f.err.code();
+    switch (c) {
+    // Bad input, a server that answered badly, or a spent deadline: sending again cannot help.
+    case errc::invalid_url:
+    case errc::unsupported_scheme:
+    case errc::invalid_request:
+    case errc::malformed_response:
+    case errc::header_too_large:
+    case errc::too_many_headers:
+    case errc::body_too_large:
+    case errc::deadline_exceeded: return false;
+    default: break;
+    }
+    // Rule 1: not one byte reached the kernel (resolve or connect failed, or the first write
+    // on a reused connection failed outright). The server cannot have seen the request, so
+    // any method may be sent again.
+    if (f.err.bytes_written() == written::none && !f.err.response_started()) return true;
+    // Rule 2: a response had begun. The server acted; a retry could act twice. Never.
+    if (f.err.response_started()) return false;
+    // Rule 3: the request may have arrived. RFC 9110 §9.2.2: a client SHOULD NOT retry a
+    // non-idempotent request automatically unless it knows the semantics are idempotent
+    // (an Idempotency-Key), so POST and PATCH stop here and report may_have_executed().
+    if (!f.idempotent) return false;
+    // Rule 4: the stale-connection race on a reused connection. RFC 9112 §9.3.1 lets a client
+    // retry an idempotent request when the connection closed before any response; the next
+    // attempt opens a fresh connection, so this rule fires at most once in a row.
+    if (is_stale_connection(f)) return true;
+    // Rule 5: a fresh connection failed after the request went out. The server was not idle,
+    // so something else is wrong; only retry when asked to.
+    return retry_fresh_reads &&
+           (c == errc::connection_reset || c == errc::broken_pipe ||
+            c == errc::server_closed_idle || c == errc::unexpected_eof ||
+            c == errc::read_timeout || c == errc::write_timeout);
+}
+
+/// Never sends a request twice.
+struct never {
+    unsigned max_attempts() const noexcept { return 1; }
+    bool should_retry(const failed_attempt&) const noexcept { return false; }
+    std::chrono::nanoseconds backoff(const failed_attempt&) const noexcept { return {}; }
+};
+
+/// Retries only what cannot be executed twice: see retry_is_safe. A stale connection is
+/// retried at once; other failures wait with exponential backoff and full jitter.
+class idempotent {
+public:
+    idempotent() noexcept = default;
+    explicit idempotent(unsigned max_attempts) noexcept : max_(max_attempts ? max_attempts : 1) {}
+
+    idempotent& max_attempts(unsigned n) noexcept {
+        max_ = n ? n : 1;
+        return *this;
+    }
+    /// Backoff before retry k (k = 1, 2, ...) is uniform in [0, min(cap, base * 2^(k-1))].
+    idempotent& backoff(std::chrono::nanoseconds base, std::chrono::nanoseconds cap) noexcept {
+        base_ = base;
+        cap_ = cap;
+        return *this;
+    }
+    /// Also retry idempotent requests that failed on a fresh connection after being sent.
+    idempotent& retry_fresh_reads(bool on) noexcept {
+        fresh_reads_ = on;
+        return *this;
+    }
+
+    unsigned max_attempts() const noexcept { return max_; }
+    bool should_retry(const failed_attempt& f) const noexcept { return retry_is_safe(f, fresh_reads_); }
+
+    std::chrono::nanoseconds backoff(const failed_attempt& f) const noexcept {
+        // The stale race is over as soon as a new connection is open: no reason to wait.
+        if (is_stale_connection(f)) return {};
+        auto ceiling = base_;
+        for (unsigned i = 1; i < f.attempt && ceiling < cap_; ++i) ceiling *= 2;
+        if (ceiling > cap_) ceiling = cap_;
+        if (ceiling.count() <= 0) return {};
+        // Full jitter spreads clients that failed together (xorshift64; quality is not needed).
+        seed_ ^= seed_ << 13;
+        seed_ ^= seed_ >> 7;
+        seed_ ^= seed_ << 17;
+        return std::chrono::nanoseconds(
+            static_cast<std::int64_t>(seed_ % static_cast<std::uint64_t>(ceiling.count() + 1)));
+    }
+
+private:
+    unsigned max_ = 3;
+    std::chrono::nanoseconds base_ = std::chrono::milliseconds(50);
+    std::chrono::nanoseconds cap_ = std::chrono::seconds(2);
+    bool fresh_reads_ = false;
+    mutable std::uint64_t seed_ = 0x9e3779b97f4a7c15ull ^ reinterpret_cast<std::uintptr_t>(this);
+};
+
+} // namespace retry
+} // namespace idem
+
+#endif

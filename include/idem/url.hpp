@@ -1,0 +1,137 @@
+// idem: parsing an http URL into the origin a client talks to and a request target.
+#ifndef IDEM_URL_HPP
+#define IDEM_URL_HPP
+
+#include "result.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace idem {
+
+/// An absolute http URL, split into what a request needs.
+struct url {
+    std::string host;        ///< name or address, IPv6 without brackets
+    std::uint16_t port = 80;
+    std::string target = "/"; ///< origin-form path and query (RFC 9112 §3.2.1), never empty
+    std::string authority;   ///< the Host header value (RFC 9110 §7.2): host, [v6], ":port" if not 80
+};
+
+namespace detail {
+
+constexpr bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+constexpr char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
+
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+// A request-target byte: visible US-ASCII (RFC 9112 §3.2); anything else could split the
+// request line (CR, LF, SP) or is not allowed unencoded.
+constexpr bool is_target_char(char c) noexcept { return c > 0x20 && c < 0x7f && c != '#'; }
+
+// reg-name and IPv4 characters (RFC 3986 §3.2.2): unreserved, sub-delims, pct-encoded.
+constexpr bool is_host_char(char c) noexcept {
+    return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~' ||
+           c == '%' || c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' ||
+           c == '*' || c == '+' || c == ',' || c == ';' || c == '=';
+}
+
+// Strips optional whitespace (OWS, RFC 9110 §5.6.3) from both ends.
+constexpr std::string_view trim_ows(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+constexpr bool is_v6_char(char c) noexcept {
+    return is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'f') || c == ':' || c == '.';
+}
+
+/// Parses a decimal port 1..65535; false on anything else.
+inline bool parse_port(std::string_view s, std::uint16_t& out) noexcept {
+    if (s.empty() || s.size() > 5) return false;
+    unsigned v = 0;
+    for (char c : s) {
+        if (!is_digit(c)) return false;
+        v = v * 10 + unsigned(c - '0');
+    }
+    if (v == 0 || v > 65535) return false;
+    out = static_cast<std::uint16_t>(v);
+    return true;
+}
+
+} // namespace detail
+
+/// Parses "http://host[:port][/path][?query][#fragment]"; the fragment is dropped.
+/// https and every other scheme give errc::unsupported_scheme; anything malformed, userinfo
+/// included, gives errc::invalid_url.
+inline result<url> parse_url(std::string_view s) {
+    using namespace detail;
+    const auto colon = s.find(':');
+    if (colon == std::string_view::npos || colon == 0 || s.substr(colon, 3) != "://")
+        return errc::invalid_url;
+    const auto scheme = s.substr(0, colon);
+    for (char c : scheme)
+        if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.')
+            return errc::invalid_url;
+    if (!is_alpha(scheme[0])) return errc::invalid_url;
+    if (!iequals(scheme, "http")) return errc::unsupported_scheme;
+
+    auto rest = s.substr(colon + 3);
+    const auto end = rest.find_first_of("/?#");
+    auto auth = rest.substr(0, end);
+    auto tail = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+
+    url u;
+    if (auth.empty() || auth.find('@') != std::string_view::npos) return errc::invalid_url;
+    std::string_view port_text;
+    if (auth.front() == '[') {
+        const auto close = auth.find(']');
+        if (close == std::string_view::npos || close < 3) return errc::invalid_url;
+        const auto v6 = auth.substr(1, close - 1);
+        for (char c : v6)
+            if (!is_v6_char(c)) return errc::invalid_url;
+        u.host.assign(v6);
+        const auto after = auth.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') return errc::invalid_url;
+            port_text = after.substr(1);
+            if (port_text.empty()) return errc::invalid_url;
+        }
+    } else {
+        const auto pc = auth.rfind(':');
+        auto h = auth.substr(0, pc);
+        if (pc != std::string_view::npos) {
+            port_text = auth.substr(pc + 1);
+            if (port_text.empty()) return errc::invalid_url;
+        }
+        if (h.empty()) return errc::invalid_url;
+        for (char c : h)
+            if (!is_host_char(c)) return errc::invalid_url;
+        u.host.assign(h);
+    }
+    if (!port_text.empty() && !parse_port(port_text, u.port)) return errc::invalid_url;
+
+    const auto hash = tail.find('#');
+    if (hash != std::string_view::npos) tail = tail.substr(0, hash);
+    for (char c : tail)
+        if (!is_target_char(c)) return errc::invalid_url;
+    if (tail.empty()) u.target = "/";
+    else if (tail.front() == '?') u.target = "/" + std::string(tail);
+    else u.target.assign(tail);
+
+    const bool v6 = u.host.find(':') != std::string::npos;
+    u.authority = v6 ? "[" + u.host + "]" : u.host;
+    if (u.port != 80) u.authority += ":" + std::to_string(u.port);
+    return u;
+}
+
+} // namespace idem
+
+#endif
