@@ -2,12 +2,12 @@
 #ifndef IDEM_CLIENT_HPP
 #define IDEM_CLIENT_HPP
 
-#include "chunked.hpp"
 #include "detail/clock.hpp"
 #include "detail/policy_traits.hpp"
 #include "detail/socket.hpp"
 #include "keep_alive.hpp"
 #include "parser.hpp"
+#include "reader.hpp"
 #include "request.hpp"
 #include "response.hpp"
 #include "result.hpp"
@@ -16,7 +16,6 @@
 #include "version.hpp"
 
 #include <chrono>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -168,7 +167,8 @@ private:
             emit(event_kind::idle_expired, idle_for, attempt);
             return false;
         }
-        if (conn_.probe() != detail::connection::liveness::alive) {
+        if (detail::probes_before_reuse<KeepAlive>::value &&
+            conn_.probe() != detail::connection::liveness::alive) {
             conn_.close();
             ++stats_.stale_probes;
             ka_.on_idle_close(idle_for);
@@ -215,10 +215,9 @@ private:
             return false;
         }
 
-        bool started = false, eof = false;
+        bool started = false;
         std::size_t stray = 0;
-        detail::framing f;
-        const error re = read_response(r, out, deadline, reused, started, eof, stray, f);
+        const error re = read_response(r, out, deadline, reused, started, stray);
         if (re.code() != errc{}) {
             e = re;
             e.set_reused(reused).set_written(written::all).set_response_started(started);
@@ -229,9 +228,10 @@ private:
         // RFC 9112 §9.3: keep the connection only if both sides allow it, the body ended by
         // its framing (not by EOF) and nothing follows it — bytes after a complete response
         // are never read as the next one.
-        const bool keep = KeepAlive::persistent && !eof && stray == 0 &&
-                          detail::response_allows_reuse(out, f) &&
+        const bool keep = KeepAlive::persistent && !reader_.ended_by_eof() && stray == 0 &&
+                          detail::response_allows_reuse(out, reader_.framing()) &&
                           !detail::list_has_token(header_value(r.headers, "Connection"), "close");
+        if (reused) detail::notify_reused(ka_, idle_for, detail::has_on_reused<KeepAlive>{});
         if (keep) {
             idle_since_ = detail::now();
             ++exchanges_;
@@ -264,77 +264,30 @@ private:
         }
     }
 
-    error receive_more(std::size_t from, std::chrono::nanoseconds deadline, std::size_t& got) {
-        return conn_.receive(&rbuf_[from], rbuf_.size() - from, opts_.read_timeout, deadline, got);
-    }
-
+    // Reads the response into `out`. `stray` counts bytes that followed it.
     error read_response(const idem::request& r, response& out, std::chrono::nanoseconds deadline,
-                        bool reused, bool& started, bool& eof, std::size_t& stray,
-                        detail::framing& f) {
-        const limits& lim = opts_.limits;
+                        bool reused, bool& started, std::size_t& stray) {
         if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
-        std::size_t off = 0, len = 0, got = 0;
-        head_.reset();
+        reader_.start(r.method, out, opts_.limits);
         for (;;) {
-            const auto st = head_.parse(rbuf_.data() + off, len - off, out, lim);
-            if (st.failed) return error(st.err);
-            if (st.done) {
-                off += st.consumed;
-                // idem never asks to upgrade, so a 101 is not an answer it can read.
-                if (out.status == 101) return error(errc::malformed_response);
-                // RFC 9110 §15.2: interim responses precede the final one; skip them.
-                if (out.status < 200) continue;
-                break;
-            }
-            if (off != 0) {
-                std::memmove(&rbuf_[0], &rbuf_[off], len - off);
-                len -= off;
-                off = 0;
-                head_.reset();
-            }
-            if (len == rbuf_.size()) {
-                const std::size_t cap = lim.max_head_bytes + 1;
-                rbuf_.resize(rbuf_.size() * 2 < cap ? rbuf_.size() * 2 : cap);
-            }
-            const error ge = receive_more(len, deadline, got);
-            if (ge.code() != errc{}) return ge;
-            if (got == 0)
-                return error(!started && reused ? errc::server_closed_idle : errc::unexpected_eof);
-            started = true;
-            len += got;
-        }
-
-        if (const errc fe = detail::decide_framing(out, r.method, f); fe != errc{}) return error(fe);
-        if (f.kind == detail::body_kind::length) {
-            if (f.length > lim.max_body_bytes) return error(errc::body_too_large);
-            out.body.reserve(f.length);
-        }
-        decoder_.start(f, lim.max_head_bytes);
-        auto sink = [&out, &lim](const char* p, std::size_t n) {
-            if (n > lim.max_body_bytes - out.body.size()) return false;
-            out.body.append(p, n);
-            return true;
-        };
-        for (;;) {
-            if (off < len) {
-                const auto st = decoder_.feed(rbuf_.data() + off, len - off, sink);
-                if (st.failed) return error(st.err);
-                off += st.consumed;
-            }
-            if (decoder_.done()) break;
-            off = len = 0;
-            const error ge = receive_more(0, deadline, got);
+            std::size_t got = 0;
+            const error ge = conn_.receive(&rbuf_[0], rbuf_.size(), opts_.read_timeout, deadline, got);
+            started = reader_.started();
             if (ge.code() != errc{}) return ge;
             if (got == 0) {
-                // Only a close-delimited body may end at EOF; any other is truncated.
-                if (!decoder_.complete_at_eof()) return error(errc::unexpected_eof);
-                eof = true;
-                break;
+                // EOF before any byte on a reused connection is the keep-alive race.
+                if (!reader_.started() && reused) return error(errc::server_closed_idle);
+                const errc fe = reader_.finish_at_eof();
+                return error(fe);
             }
-            len = got;
+            const auto st = reader_.feed(rbuf_.data(), got);
+            started = true;
+            if (st.failed) return error(st.err);
+            if (reader_.done()) {
+                stray = got - st.consumed;
+                return error(errc{});
+            }
         }
-        stray = len - off;
-        return error(errc{});
     }
 
     static constexpr std::size_t initial_buffer = 16 * 1024;
@@ -351,8 +304,7 @@ private:
     long max_first_ = -1;
     std::string wbuf_;
     std::string rbuf_;
-    detail::head_parser head_;
-    detail::body_decoder decoder_;
+    detail::response_reader reader_;
     client_stats stats_;
     event_handler handler_ = nullptr;
     void* handler_ctx_ = nullptr;

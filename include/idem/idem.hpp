@@ -10,6 +10,7 @@
 #include "response.hpp"
 #include "parser.hpp"
 #include "chunked.hpp"
+#include "reader.hpp"
 #include "keep_alive.hpp"
 #include "retry.hpp"
 #include "client.hpp"

@@ -15,6 +15,14 @@ struct idle_connection {
     long server_max_first = -1;           ///< the first "max=M" this connection saw, or -1
 };
 
+/// A KeepAlivePolicy is a type with:
+///   static constexpr bool persistent;   // false: "Connection: close", never keep a connection
+///   bool may_reuse(const idle_connection&, bool idempotent) const;
+///   void on_idle_close(std::chrono::nanoseconds idle_for); // the server closed one this old
+/// and optionally
+///   void on_reused(std::chrono::nanoseconds idle_for); // a connection this old still worked
+///   static constexpr bool probe_before_reuse = false;   // skip the zero-wait liveness probe
+/// (the probe is on by default; turning it off only makes sense for experiments).
 namespace keep_alive {
 
 /// One connection per request: every request says "Connection: close".
@@ -79,19 +87,32 @@ public:
     }
 
     /// A connection idle for `idle_for` was found closed by the server (probe or failed reuse):
-    /// the server's timeout is at most that. Settle below it by a quarter, so the next request
-    /// does not race the same server again.
+    /// the server's timeout is at most that. Settle a quarter below it, so the next request
+    /// does not race the same server again — but never below an age at which a reused
+    /// connection has already worked. A death younger than that is not the idle timeout (a
+    /// restart, a reset after a crash) and teaches nothing.
     void on_idle_close(std::chrono::nanoseconds idle_for) noexcept {
-        if (!learn_) return;
-        const auto lowered = idle_for - idle_for / 4;
+        if (!learn_ || idle_for <= survived_) return;
+        auto lowered = idle_for - idle_for / 4;
+        if (lowered < survived_) lowered = survived_;
         if (lowered < bound_) bound_ = lowered;
     }
+
+    /// A reused connection idle for `idle_for` delivered a response: the server keeps
+    /// connections at least this long.
+    void on_reused(std::chrono::nanoseconds idle_for) noexcept {
+        if (idle_for > survived_) survived_ = idle_for;
+    }
+
+    /// The longest idle age at which a reused connection has worked.
+    std::chrono::nanoseconds longest_survived() const noexcept { return survived_; }
 
 private:
     std::chrono::nanoseconds bound_ = std::chrono::milliseconds(4500);
     std::chrono::nanoseconds initial_ = std::chrono::milliseconds(4500);
     std::chrono::nanoseconds non_idempotent_ = std::chrono::nanoseconds::max();
     std::chrono::nanoseconds margin_ = std::chrono::seconds(1);
+    std::chrono::nanoseconds survived_{0};
     bool learn_ = true;
 };
 

@@ -27,9 +27,14 @@ constexpr bool is_stale_connection(const failed_attempt& f) noexcept {
             c == errc::broken_pipe || c == errc::unexpected_eof);
 }
 
-/// The retry rules of idem, in the order they are decided. `retry_fresh_reads` enables the
-/// one rule that is off by default. Each rule says why it is safe.
-constexpr bool retry_is_safe(const failed_attempt& f, bool retry_fresh_reads) noexcept {
+/// The settings retry_is_safe consults; see retry::idempotent for what each one means.
+struct retry_rules {
+    bool fresh_failures = true; ///< rule 5: connection failures on a fresh connection
+    bool timeouts = false;      ///< rule 6: read and write timeouts after the request went out
+};
+
+/// The retry rules of idem, in the order they are decided. Each rule says why it is safe.
+constexpr bool retry_is_safe(const failed_attempt& f, retry_rules rules = {}) noexcept {
     const errc c = f.err.code();
     switch (c) {
     // Bad input, a server that answered badly, or a spent deadline: sending again cannot help.
@@ -49,20 +54,24 @@ constexpr bool retry_is_safe(const failed_attempt& f, bool retry_fresh_reads) no
     if (f.err.bytes_written() == written::none && !f.err.response_started()) return true;
     // Rule 2: a response had begun. The server acted; a retry could act twice. Never.
     if (f.err.response_started()) return false;
-    // Rule 3: the request may have arrived. RFC 9110 §9.2.2: a client SHOULD NOT retry a
-    // non-idempotent request automatically unless it knows the semantics are idempotent
-    // (an Idempotency-Key), so POST and PATCH stop here and report may_have_executed().
+    // Rule 3: the request may have arrived. RFC 9110 §9.2.2 and RFC 9112 §9.3.1: a client
+    // MUST NOT automatically retry a non-idempotent request unless it knows the request is
+    // idempotent (an Idempotency-Key), so POST and PATCH stop here and report
+    // may_have_executed().
     if (!f.idempotent) return false;
     // Rule 4: the stale-connection race on a reused connection. RFC 9112 §9.3.1 lets a client
     // retry an idempotent request when the connection closed before any response; the next
-    // attempt opens a fresh connection, so this rule fires at most once in a row.
+    // attempt opens a fresh connection.
     if (is_stale_connection(f)) return true;
-    // Rule 5: a fresh connection failed after the request went out. The server was not idle,
-    // so something else is wrong; only retry when asked to.
-    return retry_fresh_reads &&
-           (c == errc::connection_reset || c == errc::broken_pipe ||
-            c == errc::server_closed_idle || c == errc::unexpected_eof ||
-            c == errc::read_timeout || c == errc::write_timeout);
+    const bool connection_failure = c == errc::connection_reset || c == errc::broken_pipe ||
+                                    c == errc::server_closed_idle || c == errc::unexpected_eof;
+    // Rule 5: a fresh connection broke before any response. Still idempotent, so repeating it
+    // changes nothing on the server (RFC 9110 §9.2.2); max_attempts bounds the loop.
+    if (connection_failure) return rules.fresh_failures;
+    // Rule 6: no answer in time. The server may be overloaded by this very request; sending it
+    // again only when asked.
+    if (c == errc::read_timeout || c == errc::write_timeout) return rules.timeouts;
+    return false;
 }
 
 /// Never sends a request twice.
@@ -89,14 +98,20 @@ public:
         cap_ = cap;
         return *this;
     }
-    /// Also retry idempotent requests that failed on a fresh connection after being sent.
-    idempotent& retry_fresh_reads(bool on) noexcept {
-        fresh_reads_ = on;
+    /// Retry idempotent requests whose fresh connection broke (EOF, reset) after they were
+    /// sent (default on). Off, only the stale-connection race and unsent requests are retried.
+    idempotent& retry_fresh_failures(bool on) noexcept {
+        rules_.fresh_failures = on;
+        return *this;
+    }
+    /// Retry idempotent requests that timed out after they were sent (default off).
+    idempotent& retry_timeouts(bool on) noexcept {
+        rules_.timeouts = on;
         return *this;
     }
 
     unsigned max_attempts() const noexcept { return max_; }
-    bool should_retry(const failed_attempt& f) const noexcept { return retry_is_safe(f, fresh_reads_); }
+    bool should_retry(const failed_attempt& f) const noexcept { return retry_is_safe(f, rules_); }
 
     std::chrono::nanoseconds backoff(const failed_attempt& f) const noexcept {
         // The stale race is over as soon as a new connection is open: no reason to wait.
@@ -117,7 +132,7 @@ private:
     unsigned max_ = 3;
     std::chrono::nanoseconds base_ = std::chrono::milliseconds(50);
     std::chrono::nanoseconds cap_ = std::chrono::seconds(2);
-    bool fresh_reads_ = false;
+    retry_rules rules_;
     mutable std::uint64_t seed_ = 0x9e3779b97f4a7c15ull ^ reinterpret_cast<std::uintptr_t>(this);
 };
 

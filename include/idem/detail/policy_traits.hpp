@@ -31,6 +31,24 @@ template <class P>
 struct has_on_idle_close<P, void_t<decltype(std::declval<P&>().on_idle_close(
                                 std::declval<std::chrono::nanoseconds>()))>> : std::true_type {};
 
+// Optional: `static constexpr bool probe_before_reuse = false` skips the liveness probe.
+template <class P, class = void> struct probes_before_reuse : std::true_type {};
+template <class P>
+struct probes_before_reuse<P, void_t<decltype(bool{P::probe_before_reuse})>>
+    : std::integral_constant<bool, P::probe_before_reuse> {};
+
+// Optional: `void on_reused(std::chrono::nanoseconds idle_for)`, told when a reused connection
+// delivered a response — evidence that the server keeps connections at least that long.
+template <class P, class = void> struct has_on_reused : std::false_type {};
+template <class P>
+struct has_on_reused<P, void_t<decltype(std::declval<P&>().on_reused(
+                            std::declval<std::chrono::nanoseconds>()))>> : std::true_type {};
+
+template <class P> void notify_reused(P& p, std::chrono::nanoseconds idle_for, std::true_type) {
+    p.on_reused(idle_for);
+}
+template <class P> void notify_reused(P&, std::chrono::nanoseconds, std::false_type) {}
+
 template <class P, class = void> struct has_max_attempts : std::false_type {};
 template <class P>
 struct has_max_attempts<P, void_t<decltype(std::declval<const P&>().max_attempts())>>

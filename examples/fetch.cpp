@@ -1,0 +1,260 @@
+// fetch: a small curl-like client built on idem. Its flags, output, `error:` lines and exit
+// status are a stable interface (see README.md, "The fetch tool").
+//
+//   c++ -std=c++17 -O2 -Iinclude examples/fetch.cpp -o fetch
+#include <idem/idem.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+const char usage[] =
+    "usage: fetch [options] URL [URL...]\n"
+    "  -X, --request METHOD        request method (default GET, or POST with -d)\n"
+    "  -d, --data DATA             request body; @FILE reads it from FILE\n"
+    "  -H, --header 'Name: value'  add a header (repeatable)\n"
+    "  -i, --include               print the status line and headers, an empty line, then the body\n"
+    "  -o, --output FILE           write bodies to FILE instead of stdout\n"
+    "      --keep-alive off|MS     one connection per request, or reuse below an idle bound of MS\n"
+    "      --retries N             retry budget (0 disables retries; default 2)\n"
+    "      --connect-timeout MS    per address tried (default 10000)\n"
+    "      --timeout MS            overall deadline of each request, retries included (default 120000)\n"
+    "      --repeat N              send each request N times\n"
+    "      --interval MS|LO-HI     sleep MS between requests, or a random time in [LO, HI]\n"
+    "      --request-ids           add a unique X-Request-Id to each request\n"
+    "  -v, --verbose               log connection reuse, probes, retries and closes to stderr\n"
+    "  -h, --help                  this text\n"
+    "Exit status: 0 when every request got a response (any status), 1 when one failed, 2 on bad usage.\n";
+
+struct settings {
+    std::string method;
+    std::string data;
+    bool has_data = false;
+    std::vector<std::string> header_lines;
+    bool include = false;
+    std::string output;
+    long keep_alive_ms = -1; // -1: default policy bound; 0 with keep_alive_off
+    bool keep_alive_off = false;
+    unsigned retries = 2;
+    long connect_timeout_ms = 10000;
+    long timeout_ms = 120000;
+    long repeat = 1;
+    long interval_lo = 0, interval_hi = 0;
+    bool request_ids = false;
+    bool verbose = false;
+    std::vector<std::string> urls;
+};
+
+[[noreturn]] void bad_usage(const char* what, const char* arg) {
+    std::fprintf(stderr, "fetch: %s%s%s\n%s", what, arg ? ": " : "", arg ? arg : "", usage);
+    std::exit(2);
+}
+
+long number(const char* flag, const char* s, long min) {
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min) bad_usage("bad number for", flag);
+    return v;
+}
+
+bool read_file(const char* path, std::string& out) {
+    std::FILE* f = std::fopen(path, "rb");
+    if (!f) return false;
+    char buf[65536];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+    const bool ok = !std::ferror(f);
+    std::fclose(f);
+    return ok;
+}
+
+settings parse_args(int argc, char** argv) {
+    settings s;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> const char* {
+            if (i + 1 >= argc) bad_usage("missing value for", argv[i]);
+            return argv[++i];
+        };
+        if (a == "-X" || a == "--request") s.method = value();
+        else if (a == "-d" || a == "--data") {
+            const char* v = value();
+            s.has_data = true;
+            if (v[0] == '@') {
+                if (!read_file(v + 1, s.data)) bad_usage("cannot read", v + 1);
+            } else {
+                s.data = v;
+            }
+        } else if (a == "-H" || a == "--header") s.header_lines.push_back(value());
+        else if (a == "-i" || a == "--include") s.include = true;
+        else if (a == "-o" || a == "--output") s.output = value();
+        else if (a == "--keep-alive") {
+            const std::string v = value();
+            if (v == "off") s.keep_alive_off = true;
+            else s.keep_alive_ms = number("--keep-alive", v.c_str(), 0);
+        } else if (a == "--retries") s.retries = unsigned(number("--retries", value(), 0));
+        else if (a == "--connect-timeout") s.connect_timeout_ms = number("--connect-timeout", value(), 1);
+        else if (a == "--timeout") s.timeout_ms = number("--timeout", value(), 1);
+        else if (a == "--repeat") s.repeat = number("--repeat", value(), 1);
+        else if (a == "--interval") {
+            const std::string v = value();
+            const auto dash = v.find('-');
+            if (dash == std::string::npos) {
+                s.interval_lo = s.interval_hi = number("--interval", v.c_str(), 0);
+            } else {
+                s.interval_lo = number("--interval", v.substr(0, dash).c_str(), 0);
+                s.interval_hi = number("--interval", v.substr(dash + 1).c_str(), 0);
+                if (s.interval_hi < s.interval_lo) bad_usage("bad range for", "--interval");
+            }
+        } else if (a == "--request-ids") s.request_ids = true;
+        else if (a == "-v" || a == "--verbose") s.verbose = true;
+        else if (a == "-h" || a == "--help") {
+            std::fputs(usage, stdout);
+            std::exit(0);
+        } else if (a.size() > 1 && a[0] == '-') bad_usage("unknown option", argv[i]);
+        else s.urls.push_back(a);
+    }
+    if (s.urls.empty()) bad_usage("no URL given", nullptr);
+    if (s.method.empty()) s.method = s.has_data ? "POST" : "GET";
+    return s;
+}
+
+const char* kind_name(idem::event_kind k) {
+    switch (k) {
+    case idem::event_kind::connected: return "connected";
+    case idem::event_kind::reused: return "reusing idle connection";
+    case idem::event_kind::idle_expired: return "idle connection past the keep-alive bound, closed";
+    case idem::event_kind::probe_closed: return "probe: server closed the idle connection";
+    case idem::event_kind::stale_failure: return "reused connection failed before a response";
+    case idem::event_kind::retry: return "retrying";
+    case idem::event_kind::closed: return "connection closed";
+    }
+    return "?";
+}
+
+void log_event(const idem::event& e, void*) {
+    std::fprintf(stderr, "* %s", kind_name(e.kind));
+    if (e.idle_for.count() > 0)
+        std::fprintf(stderr, " (idle %.1f ms)", double(e.idle_for.count()) / 1e6);
+    if (e.err != idem::errc{})
+        std::fprintf(stderr, " after %s", std::string(idem::to_string(e.err)).c_str());
+    std::fprintf(stderr, "\n");
+}
+
+template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
+    using client_t = idem::basic_client<KeepAlive, idem::retry::idempotent>;
+    idem::client_options o;
+    o.connect_timeout = std::chrono::milliseconds(s.connect_timeout_ms);
+    o.deadline = std::chrono::milliseconds(s.timeout_ms);
+    if (o.read_timeout > o.deadline) o.read_timeout = o.deadline;
+    if (o.write_timeout > o.deadline) o.write_timeout = o.deadline;
+
+    std::FILE* out = stdout;
+    if (!s.output.empty()) {
+        out = std::fopen(s.output.c_str(), "wb");
+        if (!out) bad_usage("cannot write", s.output.c_str());
+    }
+    std::vector<idem::header> headers;
+    for (const auto& line : s.header_lines) {
+        const auto colon = line.find(':');
+        if (colon == std::string::npos) bad_usage("header without a colon", line.c_str());
+        std::string_view name(line.data(), colon), value(line.data() + colon + 1, line.size() - colon - 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+        headers.push_back({name, value});
+    }
+    const std::size_t id_slot = headers.size();
+    std::string id;
+    if (s.request_ids) headers.push_back({"X-Request-Id", {}});
+
+    std::map<std::string, std::unique_ptr<client_t>> clients; // one client per origin
+    std::minstd_rand rng(static_cast<unsigned>(::getpid()));
+    idem::response r;
+    int failed = 0;
+    long sent = 0;
+    for (const auto& u : s.urls) {
+        auto parsed = idem::parse_url(u);
+        for (long k = 0; k < s.repeat; ++k) {
+            if (sent++ > 0 && s.interval_hi > 0) {
+                const long ms = s.interval_lo + long(rng() % unsigned(s.interval_hi - s.interval_lo + 1));
+                std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+            }
+            if (!parsed) {
+                ++failed;
+                std::fprintf(stderr, "error: %s: %s (%s)\n",
+                             std::string(idem::to_string(parsed.error().code())).c_str(),
+                             parsed.error().message().c_str(), u.c_str());
+                continue;
+            }
+            const std::string origin = parsed->authority;
+            auto& c = clients[origin];
+            if (!c) {
+                c.reset(new client_t(u, o, ka, idem::retry::idempotent{s.retries + 1}));
+                if (s.verbose) c->set_event_handler(&log_event, nullptr);
+            }
+            if (s.request_ids) {
+                id = "fetch-" + std::to_string(::getpid()) + "-" + std::to_string(sent);
+                headers[id_slot].value = id;
+            }
+            if (s.verbose)
+                std::fprintf(stderr, "> %s %s%s\n", s.method.c_str(), u.c_str(),
+                             s.request_ids ? (" [" + id + "]").c_str() : "");
+            auto res = c->send(idem::request{s.method, parsed->target, headers, s.data}, r);
+            if (!res) {
+                ++failed;
+                const idem::error& e = res.error();
+                std::fprintf(stderr, "error: %s: %s (%s %s, %u attempt%s)%s\n",
+                             std::string(idem::to_string(e.code())).c_str(), e.message().c_str(),
+                             s.method.c_str(), u.c_str(), e.attempts(), e.attempts() == 1 ? "" : "s",
+                             e.may_have_executed() ? "; the request may have been executed" : "");
+                continue;
+            }
+            if (s.verbose) std::fprintf(stderr, "< %d %.*s\n", r.status, int(r.reason().size()), r.reason().data());
+            if (s.include) {
+                std::fprintf(out, "HTTP/1.%d %d %.*s\r\n", r.version_minor, r.status,
+                             int(r.reason().size()), r.reason().data());
+                for (std::size_t i = 0; i < r.header_count(); ++i) {
+                    const auto h = r.header_at(i);
+                    std::fprintf(out, "%.*s: %.*s\r\n", int(h.name.size()), h.name.data(),
+                                 int(h.value.size()), h.value.data());
+                }
+                std::fputs("\r\n", out);
+            }
+            std::fwrite(r.body.data(), 1, r.body.size(), out);
+        }
+    }
+    if (s.verbose) {
+        for (const auto& kv : clients) {
+            const auto& st = kv.second->stats();
+            std::fprintf(stderr, "* %s: %lu connections opened, %lu reused, %lu retries, %lu closed idle connections found by the probe, %lu stale failures\n",
+                         kv.first.c_str(), st.connections_opened, st.reuses, st.retries,
+                         st.stale_probes, st.stale_failures);
+        }
+    }
+    if (std::fflush(out) != 0 || (out != stdout && std::fclose(out) != 0)) {
+        std::fprintf(stderr, "fetch: writing the output failed\n");
+        return 1;
+    }
+    return failed == 0 ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const settings s = parse_args(argc, argv);
+    if (s.keep_alive_off) return run(s, idem::keep_alive::disabled{});
+    if (s.keep_alive_ms >= 0)
+        return run(s, idem::keep_alive::timeout_bounded{std::chrono::milliseconds(s.keep_alive_ms)});
+    return run(s, idem::keep_alive::timeout_bounded{});
+}

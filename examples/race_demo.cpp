@@ -1,0 +1,154 @@
+// race_demo: the keep-alive race, shown. Starts a loopback server with a short idle timeout and
+// sends GETs and POSTs around that timeout with a naive client, with keep-alive disabled, and
+// with idem's defaults; then repeats with a server that resets connections after executing.
+//
+//   c++ -std=c++17 -O2 -Iinclude examples/race_demo.cpp -o race_demo && ./race_demo
+//
+// `race_demo --serve IDLE_MS` only runs the server: it prints its URL, serves until its standard
+// input closes, then prints how often requests were executed (used by the fetch test).
+#include <idem/idem.hpp>
+
+#include "../tests/support/test_server.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using idem_test::action;
+using idem_test::test_server;
+
+// What most clients do: reuse any kept connection, never look before reusing.
+struct naive_keep_alive {
+    static constexpr bool persistent = true;
+    static constexpr bool probe_before_reuse = false;
+    bool may_reuse(const idem::idle_connection&, bool) const noexcept { return true; }
+    void on_idle_close(std::chrono::nanoseconds) noexcept {}
+};
+
+// The naive fix: retry every failure, whatever the method, whatever was sent.
+struct retry_everything {
+    unsigned max_attempts() const noexcept { return 3; }
+    bool should_retry(const idem::failed_attempt&) const noexcept { return true; }
+    std::chrono::nanoseconds backoff(const idem::failed_attempt&) const noexcept { return {}; }
+};
+
+struct row_result {
+    unsigned requests = 0, failed = 0, posts_twice = 0, connections = 0;
+    double median_ms = 0;
+};
+
+struct scenario {
+    std::chrono::milliseconds idle_timeout;
+    int requests;
+    int interval_lo_ms, interval_hi_ms;
+    int reset_every; // 0: never; else the server resets after executing every Nth request
+};
+
+template <class KeepAlive, class Retry> row_result run_row(const scenario& sc, unsigned seed) {
+    idem_test::server_config cfg;
+    cfg.idle_timeout = sc.idle_timeout;
+    test_server server(cfg);
+    idem::client_options o;
+    o.read_timeout = 2s;
+    o.deadline = 5s;
+    idem::basic_client<KeepAlive, Retry> c{server.url(), o};
+    std::mt19937 rng(seed); // every row sees the same schedule
+    std::vector<double> ms;
+    row_result r;
+    for (int i = 0; i < sc.requests; ++i) {
+        if (i > 0) {
+            std::uniform_int_distribution<int> d(sc.interval_lo_ms, sc.interval_hi_ms);
+            std::this_thread::sleep_for(std::chrono::milliseconds(d(rng)));
+        }
+        if (sc.reset_every > 0 && i % sc.reset_every == sc.reset_every - 1)
+            server.push(action::rst_after_execute);
+        const bool post = i % 2 == 1;
+        const std::string id = (post ? "post-" : "get-") + std::to_string(i);
+        const auto t0 = std::chrono::steady_clock::now();
+        auto res = post ? c.post("/order", "{\"item\":1}", {{"X-Request-Id", id}})
+                        : c.get("/status", {{"X-Request-Id", id}});
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        ++r.requests;
+        if (!res) ++r.failed;
+    }
+    std::sort(ms.begin(), ms.end());
+    r.median_ms = ms.empty() ? 0 : ms[ms.size() / 2];
+    r.posts_twice = server.ids_executed_at_least("post-", 2);
+    r.connections = server.connections();
+    return r;
+}
+
+void print_row(const char* name, const row_result& r) {
+    std::printf("| %-44s | %8u | %6u | %19u | %11u | %9.2f |\n", name, r.requests, r.failed,
+                r.posts_twice, r.connections, r.median_ms);
+}
+
+void print_header(const char* title) {
+    std::printf("\n%s\n\n", title);
+    std::printf("| %-44s | %8s | %6s | %19s | %11s | %9s |\n", "client", "requests", "failed",
+                "POSTs executed twice", "connections", "median ms");
+    std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(10, '-').c_str(),
+                std::string(8, '-').c_str(), std::string(21, '-').c_str(),
+                std::string(13, '-').c_str(), std::string(11, '-').c_str());
+}
+
+int serve(long idle_ms) {
+    idem_test::server_config cfg;
+    cfg.idle_timeout = std::chrono::milliseconds(idle_ms);
+    test_server server(cfg);
+    std::printf("%s\n", server.url().c_str());
+    std::fflush(stdout);
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, stdin) != nullptr) {
+    }
+    std::printf("executed GET=%u POST=%u max_per_id=%u idle_closes=%u connections=%u\n",
+                server.executed("GET"), server.executed("POST"), server.max_executions_per_id(),
+                server.idle_closes(), server.connections());
+    server.stop();
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    int requests = 20;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--serve") == 0 && i + 1 < argc) return serve(std::atol(argv[i + 1]));
+        if (std::strcmp(argv[i], "--requests") == 0 && i + 1 < argc) requests = std::max(2, std::atoi(argv[++i]));
+        else {
+            std::fprintf(stderr, "usage: race_demo [--requests N] | --serve IDLE_MS\n");
+            return 2;
+        }
+    }
+    using idem::keep_alive::disabled;
+    using idem::keep_alive::timeout_bounded;
+    using idem::retry::idempotent;
+    using idem::retry::never;
+
+    const scenario idle{300ms, requests, 200, 400, 0};
+    print_header("1. A server that closes connections idle for 300 ms; requests every 200-400 ms,\n"
+                 "   alternating GET and POST.");
+    print_row("naive keep-alive (reuse blindly, no retry)", run_row<naive_keep_alive, never>(idle, 7));
+    print_row("keep-alive disabled", run_row<disabled, idempotent>(idle, 7));
+    print_row("idem defaults", run_row<timeout_bounded, idempotent>(idle, 7));
+
+    const scenario resets{5000ms, requests * 2, 2, 5, 5};
+    print_header("2. A server that resets the connection after executing every 5th request (a\n"
+                 "   crashing worker, a proxy); requests every 2-5 ms.");
+    print_row("naive keep-alive + retry everything", run_row<naive_keep_alive, retry_everything>(resets, 11));
+    print_row("idem defaults", run_row<timeout_bounded, idempotent>(resets, 11));
+
+    std::printf("\nidem never sends a POST twice: when a POST fails after it may have reached the\n"
+                "server, the error says so (may_have_executed) and the caller decides. GETs are\n"
+                "retried on a fresh connection. See README.md.\n");
+    return 0;
+}

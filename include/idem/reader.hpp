@@ -1,0 +1,117 @@
+// idem: reads one response — interim heads, the final head, the framed body — from bytes fed
+// in whatever pieces the network delivers. No sockets: the client and the tests both feed it.
+#ifndef IDEM_READER_HPP
+#define IDEM_READER_HPP
+
+#include "chunked.hpp"
+#include "parser.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace idem {
+namespace detail {
+
+class response_reader {
+public:
+    /// Starts reading the response to a request with `method` into `out` (cleared).
+    void start(std::string_view method, response& out, const limits& lim) {
+        method_ = method;
+        out_ = &out;
+        lim_ = &lim;
+        out.clear();
+        pending_.clear();
+        head_.reset();
+        head_done_ = false;
+        eof_ = false;
+        started_ = false;
+    }
+
+    /// Feeds the next bytes. `consumed` < n with `done` means bytes followed the response:
+    /// they are not the next response, and the connection must not be reused.
+    parse_step feed(const char* p, std::size_t n) {
+        parse_step st;
+        if (n != 0) started_ = true;
+        if (head_done_) return body(p, n);
+        pending_.append(p, n);
+        std::size_t off = 0;
+        for (;;) {
+            const auto hs = head_.parse(pending_.data() + off, pending_.size() - off, *out_, *lim_);
+            if (hs.failed) return hs;
+            if (!hs.done) break;
+            off += hs.consumed;
+            head_.reset();
+            // idem never asks to upgrade, so a 101 is not an answer it can read.
+            if (out_->status == 101) return fail(errc::malformed_response);
+            // RFC 9110 §15.2: interim responses come before the final one; skip them.
+            if (out_->status < 200) continue;
+            if (const errc fe = decide_framing(*out_, method_, framing_); fe != errc{})
+                return fail(fe);
+            if (framing_.kind == body_kind::length && framing_.length > lim_->max_body_bytes)
+                return fail(errc::body_too_large);
+            if (framing_.kind == body_kind::length) out_->body.reserve(framing_.length);
+            decoder_.start(framing_, lim_->max_head_bytes);
+            head_done_ = true;
+            // By construction the rest of pending_ came in this feed: earlier feeds held no
+            // complete head. It is the start of the body.
+            const std::size_t rest = pending_.size() - off;
+            st = body(pending_.data() + off, rest);
+            pending_.clear();
+            if (st.failed) return st;
+            st.consumed = n - (rest - st.consumed);
+            return st;
+        }
+        if (off != 0) pending_.erase(0, off);
+        st.consumed = n;
+        return st;
+    }
+
+    /// The connection reached EOF. Done only for a close-delimited body; any other response
+    /// cut short is an error, never a success (RFC 9112 §8). `errc{}` means complete.
+    errc finish_at_eof() noexcept {
+        eof_ = true;
+        if (!head_done_ || !decoder_.complete_at_eof()) return errc::unexpected_eof;
+        return errc{};
+    }
+
+    bool started() const noexcept { return started_; }
+    bool head_done() const noexcept { return head_done_; }
+    bool done() const noexcept { return head_done_ && (decoder_.done() || eof_); }
+    /// Whether the body ended at EOF (so the connection is gone).
+    bool ended_by_eof() const noexcept { return eof_; }
+    const detail::framing& framing() const noexcept { return framing_; }
+
+private:
+    static parse_step fail(errc e) noexcept {
+        parse_step st;
+        st.failed = true;
+        st.err = e;
+        return st;
+    }
+
+    parse_step body(const char* p, std::size_t n) {
+        response& out = *out_;
+        const std::size_t max = lim_->max_body_bytes;
+        return decoder_.feed(p, n, [&out, max](const char* d, std::size_t k) {
+            if (k > max - out.body.size()) return false;
+            out.body.append(d, k);
+            return true;
+        });
+    }
+
+    std::string_view method_;
+    response* out_ = nullptr;
+    const limits* lim_ = nullptr;
+    std::string pending_; // an incomplete head, kept across feeds
+    head_parser head_;
+    body_decoder decoder_;
+    detail::framing framing_;
+    bool head_done_ = false;
+    bool eof_ = false;
+    bool started_ = false;
+};
+
+} // namespace detail
+} // namespace idem
+
+#endif

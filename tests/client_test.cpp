@@ -1,0 +1,455 @@
+// Integration tests: idem's client against the fault-injecting loopback server.
+#include "support/test_idem.hpp"
+#include "support/test_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using idem::errc;
+using idem_test::action;
+using idem_test::server_config;
+using idem_test::step;
+using idem_test::test_server;
+
+namespace {
+
+server_config idle_after(std::chrono::milliseconds ms) {
+    server_config c;
+    c.idle_timeout = ms;
+    return c;
+}
+
+idem::client_options quick() {
+    idem::client_options o;
+    o.connect_timeout = 2s;
+    o.read_timeout = 5s;
+    o.write_timeout = 5s;
+    o.deadline = 10s;
+    return o;
+}
+
+// A port on which nothing listens: bind, read the port, close.
+unsigned short closed_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+bool ipv6_loopback_available() {
+    const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
+struct event_log {
+    std::vector<idem::event_kind> kinds;
+    static void record(const idem::event& e, void* ctx) { static_cast<event_log*>(ctx)->kinds.push_back(e.kind); }
+    unsigned count(idem::event_kind k) const {
+        unsigned n = 0;
+        for (auto x : kinds) n += x == k;
+        return n;
+    }
+};
+
+} // namespace
+
+TEST_CASE("every method reaches the server with the default fields") {
+    test_server s;
+    idem::client c{s.url(), quick()};
+    auto r = c.get("/hello", {{"X-Test", "1"}});
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->reason() == "OK");
+    CHECK(r->body == "ok");
+    CHECK(r->header("content-length") == "2");
+    const auto head = s.last_head();
+    CHECK(head.rfind("GET /hello HTTP/1.1\r\n", 0) == 0);
+    CHECK(head.find("\r\nHost: 127.0.0.1:" + std::to_string(s.port()) + "\r\n") != std::string::npos);
+    CHECK(head.find("\r\nUser-Agent: idem/") != std::string::npos);
+    CHECK(head.find("\r\nConnection: keep-alive\r\n") != std::string::npos);
+    CHECK(head.find("\r\nX-Test: 1\r\n") != std::string::npos);
+
+    REQUIRE(c.post("/p", "data"));
+    CHECK(s.last_head().find("\r\nContent-Length: 4\r\n") != std::string::npos);
+    REQUIRE(c.put("/p", "x"));
+    REQUIRE(c.patch("/p", "x"));
+    REQUIRE(c.del("/p"));
+    REQUIRE(c.delete_("/p"));
+    REQUIRE(c.options("*"));
+    auto h = c.head("/p");
+    REQUIRE(h);
+    CHECK(h->body.empty());
+    REQUIRE(c.request("PURGE", "/cache"));
+    CHECK(s.executed("GET") == 1);
+    CHECK(s.executed("POST") == 1);
+    CHECK(s.executed("PUT") == 1);
+    CHECK(s.executed("PATCH") == 1);
+    CHECK(s.executed("DELETE") == 2);
+    CHECK(s.executed("OPTIONS") == 1);
+    CHECK(s.executed("HEAD") == 1);
+    CHECK(s.executed("PURGE") == 1);
+    CHECK(s.connections() == 1); // all on one kept-alive connection
+    CHECK(c.stats().reuses == 8); // nine requests, the first one opens it
+}
+
+TEST_CASE("IPv6 loopback") {
+    if (!ipv6_loopback_available()) {
+        MESSAGE("no ::1 on this machine; skipped");
+        return;
+    }
+    server_config cfg;
+    cfg.ipv6 = true;
+    test_server s(cfg);
+    idem::client c{s.url(), quick()};
+    auto r = c.get("/");
+    REQUIRE(r);
+    CHECK(s.last_head().find("\r\nHost: [::1]:") != std::string::npos);
+}
+
+TEST_CASE("keep_alive::disabled opens one connection per request and says close") {
+    test_server s;
+    idem::basic_client<idem::keep_alive::disabled> c{s.url(), quick()};
+    for (int i = 0; i < 3; ++i) REQUIRE(c.get("/"));
+    CHECK(s.connections() == 3);
+    CHECK(s.last_head().find("\r\nConnection: close\r\n") != std::string::npos);
+    CHECK(!c.has_idle_connection());
+}
+
+TEST_CASE("the probe finds a connection the server closed while idle, and the bound is learned") {
+    for (bool rst : {false, true}) {
+        CAPTURE(rst);
+        auto cfg = idle_after(100ms);
+        cfg.rst_on_idle = rst;
+        test_server s(cfg);
+        idem::client c{s.url(), quick()};
+        event_log log;
+        c.set_event_handler(&event_log::record, &log);
+        REQUIRE(c.get("/"));
+        REQUIRE(s.wait_idle_closes(1, 5s));
+        auto r = c.post("/", "once");
+        REQUIRE(r);
+        CHECK(s.executed("POST") == 1);
+        CHECK(s.connections() == 2);
+        CHECK(c.stats().stale_probes == 1);
+        CHECK(log.count(idem::event_kind::probe_closed) == 1);
+        CHECK(c.stats().retries == 0);
+        // The server closed it after 100 ms, so the client no longer trusts that age.
+        CHECK(c.keep_alive_policy().bound() < c.keep_alive_policy().initial_bound());
+        CHECK(c.keep_alive_policy().bound() > 0ms);
+    }
+}
+
+TEST_CASE("the idle race: the server closes as the request arrives") {
+    SUBCASE("a GET is retried once on a fresh connection and succeeds") {
+        test_server s;
+        idem::client c{s.url(), quick()};
+        REQUIRE(c.get("/"));
+        s.push(action::close_before_execute);
+        auto r = c.get("/", {{"X-Request-Id", "g1"}});
+        REQUIRE(r);
+        CHECK(s.executed_id("g1") == 1);
+        CHECK(c.stats().retries == 1);
+        CHECK(c.stats().stale_failures == 1);
+        CHECK(s.connections() == 2);
+    }
+    SUBCASE("a POST is not retried, and the error says it may have been executed") {
+        test_server s;
+        idem::client c{s.url(), quick()};
+        REQUIRE(c.get("/"));
+        s.push(action::close_before_execute);
+        auto r = c.post("/", "pay", {{"X-Request-Id", "p1"}});
+        REQUIRE(!r);
+        CHECK(r.error() == errc::server_closed_idle);
+        CHECK(r.error().reused_connection());
+        CHECK(r.error().bytes_written() == idem::written::all);
+        CHECK(!r.error().response_started());
+        CHECK(r.error().may_have_executed());
+        CHECK(r.error().attempts() == 1);
+        CHECK(s.executed_id("p1") == 0);
+        // Learning: a stale failure lowers the bound, so the next POST does not race again.
+        CHECK(c.keep_alive_policy().bound() < c.keep_alive_policy().initial_bound());
+        REQUIRE(c.post("/", "next"));
+    }
+    SUBCASE("a POST with Idempotency-Key is retried") {
+        test_server s;
+        idem::client c{s.url(), quick()};
+        REQUIRE(c.get("/"));
+        s.push(action::close_before_execute);
+        auto r = c.post("/", "pay", {{"Idempotency-Key", "k-1"}, {"X-Request-Id", "p2"}});
+        REQUIRE(r);
+        CHECK(s.executed_id("p2") == 1);
+    }
+    SUBCASE("retry::never reports the stale connection for a GET too") {
+        test_server s;
+        idem::basic_client<idem::keep_alive::timeout_bounded, idem::retry::never> c{s.url(), quick()};
+        REQUIRE(c.get("/"));
+        s.push(action::close_before_execute);
+        auto r = c.get("/");
+        REQUIRE(!r);
+        CHECK(r.error() == errc::server_closed_idle);
+        CHECK(r.error().may_have_executed());
+    }
+}
+
+TEST_CASE("RST on a reused connection, before and after the server executed the request") {
+    for (action a : {action::rst_before_execute, action::rst_after_execute}) {
+        CAPTURE(static_cast<int>(a));
+        test_server s;
+        idem::client c{s.url(), quick()};
+        REQUIRE(c.get("/"));
+        s.push(a);
+        auto r = c.post("/", "x", {{"X-Request-Id", "post"}});
+        REQUIRE(!r);
+        CHECK((r.error() == errc::connection_reset || r.error() == errc::server_closed_idle));
+        CHECK(r.error().may_have_executed());
+        CHECK(s.executed_id("post") <= 1);
+        CHECK(s.executed_id("post") == (a == action::rst_after_execute ? 1u : 0u));
+
+        s.push(a);
+        auto g = c.get("/", {{"X-Request-Id", "get"}});
+        REQUIRE(g);
+        CHECK(g->status == 200);
+    }
+}
+
+TEST_CASE("EOF after the request on a fresh connection: a GET is retried, a POST reported") {
+    test_server s;
+    idem::client c{s.url(), quick()};
+    s.push(action::eof_after_execute);
+    REQUIRE(c.get("/", {{"X-Request-Id", "a"}}));
+    CHECK(s.executed_id("a") == 2); // idempotent: running it twice is harmless
+    c.close();
+    s.push(action::eof_after_execute);
+    auto p = c.post("/", "x", {{"X-Request-Id", "b"}});
+    REQUIRE(!p);
+    CHECK(p.error() == errc::unexpected_eof);
+    CHECK(!p.error().reused_connection());
+    CHECK(p.error().may_have_executed());
+    CHECK(s.executed_id("b") == 1);
+
+    idem::client strict{s.url(), quick(), {}, idem::retry::idempotent{}.retry_fresh_failures(false)};
+    s.push(action::eof_after_execute);
+    auto g = strict.get("/", {{"X-Request-Id", "c"}});
+    REQUIRE(!g);
+    CHECK(g.error() == errc::unexpected_eof);
+    CHECK(s.executed_id("c") == 1);
+}
+
+TEST_CASE("EOF inside a response is unexpected_eof and never retried") {
+    test_server s;
+    idem::client c{s.url(), quick()};
+    s.push(action::eof_inside_response);
+    auto r = c.get("/", {{"X-Request-Id", "a"}});
+    REQUIRE(!r);
+    CHECK(r.error() == errc::unexpected_eof);
+    CHECK(r.error().response_started());
+    CHECK(r.error().may_have_executed());
+    CHECK(r.error().attempts() == 1);
+    CHECK(s.executed_id("a") == 1);
+}
+
+TEST_CASE("a slow server: the read timeout and the overall deadline fire") {
+    test_server s;
+    SUBCASE("read timeout") {
+        auto o = quick();
+        o.read_timeout = 100ms;
+        idem::client c{s.url(), o};
+        s.push(step{action::delay, {}, 3000ms, false});
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = c.get("/");
+        REQUIRE(!r);
+        CHECK(r.error() == errc::read_timeout);
+        CHECK(std::error_code(r.error()) == std::errc::timed_out);
+        CHECK(std::chrono::steady_clock::now() - t0 < 2500ms);
+    }
+    SUBCASE("a server dripping bytes cannot hold a call past its deadline") {
+        auto o = quick();
+        o.deadline = 200ms;
+        idem::client c{s.url(), o};
+        s.push(step{action::delay, {}, 3000ms, false});
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = c.get("/");
+        REQUIRE(!r);
+        CHECK(r.error() == errc::deadline_exceeded);
+        CHECK(std::chrono::steady_clock::now() - t0 < 2500ms);
+    }
+}
+
+TEST_CASE("a refused port is retried with backoff, then reported; nothing was sent") {
+    auto o = quick();
+    idem::client c{"http://127.0.0.1:" + std::to_string(closed_port()), o};
+    auto r = c.post("/", "x");
+    REQUIRE(!r);
+    CHECK(r.error() == errc::connection_refused);
+    CHECK(r.error().attempts() == 3);
+    CHECK(!r.error().may_have_executed());
+    CHECK(r.error().bytes_written() == idem::written::none);
+}
+
+TEST_CASE("an unresolvable host is resolve_failed") {
+    idem::client c{"http://no-such-host.invalid", quick(), {}, idem::retry::idempotent{1}};
+    auto r = c.get("/");
+    REQUIRE(!r);
+    CHECK((r.error() == errc::resolve_failed || r.error() == errc::system_error));
+    CHECK(!r.error().may_have_executed());
+}
+
+TEST_CASE("bad input is refused before anything is sent") {
+    test_server s;
+    idem::client c{s.url(), quick()};
+    CHECK(c.get("/", {{"X", "a\r\nInjected: yes"}}).error() == errc::invalid_request);
+    CHECK(c.get("/a b").error() == errc::invalid_request);
+    CHECK(c.request("BAD METHOD", "/").error() == errc::invalid_request);
+    CHECK(c.post("/", "x", {{"Transfer-Encoding", "chunked"}}).error() == errc::invalid_request);
+    CHECK(s.requests_seen() == 0);
+    CHECK(s.connections() == 0);
+}
+
+TEST_CASE("the server's Keep-Alive and Connection fields decide reuse") {
+    SUBCASE("max=1 ends reuse after one exchange") {
+        server_config cfg;
+        cfg.extra_headers = "Keep-Alive: timeout=5, max=1\r\n";
+        test_server s(cfg);
+        idem::client c{s.url(), quick()};
+        REQUIRE(c.get("/"));
+        REQUIRE(c.get("/"));
+        CHECK(s.connections() == 2);
+    }
+    SUBCASE("timeout=0 forbids reuse") {
+        server_config cfg;
+        cfg.extra_headers = "Keep-Alive: timeout=0\r\n";
+        test_server s(cfg);
+        idem::client c{s.url(), quick()};
+        REQUIRE(c.get("/"));
+        REQUIRE(c.get("/"));
+        CHECK(s.connections() == 2);
+    }
+    SUBCASE("timeout=5 allows it") {
+        server_config cfg;
+        cfg.extra_headers = "Keep-Alive: timeout=5, max=100\r\n";
+        test_server s(cfg);
+        idem::client c{s.url(), quick()};
+        REQUIRE(c.get("/"));
+        REQUIRE(c.get("/"));
+        CHECK(s.connections() == 1);
+    }
+    SUBCASE("Connection: close") {
+        test_server s;
+        idem::client c{s.url(), quick()};
+        s.push(step{action::raw, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", 0ms, false});
+        REQUIRE(c.get("/"));
+        CHECK(!c.has_idle_connection());
+        REQUIRE(c.get("/"));
+        CHECK(s.connections() == 2);
+    }
+    SUBCASE("a close-delimited body") {
+        test_server s;
+        idem::client c{s.url(), quick()};
+        s.push(step{action::raw, "HTTP/1.1 200 OK\r\n\r\nto the end", 0ms, true});
+        auto r = c.get("/");
+        REQUIRE(r);
+        CHECK(r->body == "to the end");
+        CHECK(!c.has_idle_connection());
+    }
+    SUBCASE("bytes after the response") {
+        test_server s;
+        idem::client c{s.url(), quick()};
+        s.push(step{action::raw, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 200 OK\r\n\r\n", 0ms, false});
+        auto r = c.get("/");
+        REQUIRE(r);
+        CHECK(r->body == "x");
+        CHECK(!c.has_idle_connection());
+    }
+    SUBCASE("an HTTP/1.0 response without keep-alive") {
+        test_server s;
+        idem::client c{s.url(), quick()};
+        s.push(step{action::raw, "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", 0ms, false});
+        REQUIRE(c.get("/"));
+        CHECK(!c.has_idle_connection());
+    }
+}
+
+TEST_CASE("interim responses, chunked bodies and malformed answers over a socket") {
+    test_server s;
+    idem::client c{s.url(), quick()};
+    s.push(step{action::raw,
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3\r\nabc\r\n0\r\n\r\n",
+                0ms, false});
+    auto r = c.post("/", "x");
+    REQUIRE(r);
+    CHECK(r->status == 201);
+    CHECK(r->body == "abc");
+    CHECK(c.has_idle_connection());
+
+    s.push(step{action::raw, "HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\nab", 0ms, false});
+    auto bad = c.get("/");
+    REQUIRE(!bad);
+    CHECK(bad.error() == errc::malformed_response);
+    CHECK(bad.error().response_started());
+    CHECK(bad.error().attempts() == 1);
+    CHECK(!c.has_idle_connection());
+}
+
+TEST_CASE("a reused response object keeps its buffers") {
+    test_server s;
+    idem::client c{s.url(), quick()};
+    idem::response out;
+    REQUIRE(c.send(idem::request{"GET", "/", {}, {}}, out));
+    const auto* body_data = out.body.data();
+    const auto cap = out.body.capacity();
+    for (int i = 0; i < 5; ++i) REQUIRE(c.send(idem::request{"GET", "/", {}, {}}, out));
+    CHECK(out.body == "ok");
+    CHECK(out.body.capacity() == cap);
+    CHECK(out.body.data() == body_data);
+    CHECK(s.connections() == 1);
+}
+
+TEST_CASE("property: across every fault, a POST without Idempotency-Key runs at most once and GETs recover") {
+    const action faults[] = {action::close_before_execute, action::rst_before_execute,
+                             action::rst_after_execute, action::eof_after_execute,
+                             action::respond};
+    test_server s;
+    idem::client c{s.url(), quick()};
+    int n = 0, get_failures = 0;
+    for (action a : faults) {
+        for (bool warm : {false, true}) {
+            if (warm) REQUIRE(c.get("/warm"));
+            else c.close();
+            const std::string pid = "post-" + std::to_string(n), gid = "get-" + std::to_string(n);
+            ++n;
+            s.push(a);
+            auto p = c.post("/", "x", {{"X-Request-Id", pid}});
+            CHECK(s.executed_id(pid) <= 1);
+            if (!p) {
+                CHECK(p.error().may_have_executed() == (a != action::respond));
+                CHECK(p.error().attempts() == 1);
+            }
+            if (warm) REQUIRE(c.get("/warm"));
+            s.push(a);
+            auto g = c.get("/", {{"X-Request-Id", gid}});
+            // A GET is saved by a retry whenever one can save it.
+            if (!g) ++get_failures;
+        }
+    }
+    CHECK(get_failures == 0);
+    CHECK(s.max_executions_per_id() <= 2); // only a GET may run twice (it is idempotent)
+}

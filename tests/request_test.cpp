@@ -1,0 +1,79 @@
+#include "support/test_idem.hpp"
+
+#include <string>
+#include <vector>
+
+using idem::errc;
+using idem::request;
+using idem::validate;
+
+TEST_CASE("idempotent methods per RFC 9110 9.2.2, and Idempotency-Key") {
+    for (const char* m : {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}) {
+        CAPTURE(m);
+        CHECK(idem::is_idempotent_method(m));
+    }
+    for (const char* m : {"POST", "PATCH", "CONNECT", "get", "PURGE"}) {
+        CAPTURE(m);
+        CHECK(!idem::is_idempotent_method(m));
+    }
+    CHECK(!idem::is_idempotent(request{"POST", "/", {}, "x"}));
+    CHECK(idem::is_idempotent(request{"POST", "/", {{"idempotency-key", "k1"}}, "x"}));
+}
+
+TEST_CASE("request validation refuses what would corrupt the wire") {
+    CHECK(validate(request{"GET", "/", {}, {}}));
+    CHECK(validate(request{"OPTIONS", "*", {}, {}}));
+    CHECK(validate(request{"M-SEARCH", "/a?b=c", {{"X", "tab\tok"}}, {}}));
+    CHECK(validate(request{"POST", "/", {{"Content-Length", "2"}}, "ab"}));
+    struct row {
+        const char* name;
+        std::string_view method, target;
+        std::vector<idem::header> headers;
+        std::string_view body;
+    };
+    const row bad[] = {
+        {"empty method", "", "/", {}, {}},
+        {"space in method", "GE T", "/", {}, {}},
+        {"CRLF in method", "GET\r\n", "/", {}, {}},
+        {"empty target", "GET", "", {}, {}},
+        {"relative target", "GET", "x", {}, {}},
+        {"space in target", "GET", "/a b", {}, {}},
+        {"CRLF in target", "GET", "/a\r\nX: y", {}, {}},
+        {"CRLF in value", "GET", "/", {{"X", "a\r\nInjected: 1"}}, {}},
+        {"LF in value", "GET", "/", {{"X", "a\nb"}}, {}},
+        {"NUL in value", "GET", "/", {{"X", std::string_view("a\0b", 3)}}, {}},
+        {"colon in name", "GET", "/", {{"X:Y", "v"}}, {}},
+        {"empty name", "GET", "/", {{"", "v"}}, {}},
+        {"CR in name", "GET", "/", {{"X\r", "v"}}, {}},
+        {"Transfer-Encoding", "POST", "/", {{"Transfer-Encoding", "chunked"}}, "x"},
+        {"Content-Length mismatch", "POST", "/", {{"Content-Length", "5"}}, "ab"},
+        {"Content-Length junk", "POST", "/", {{"Content-Length", "2x"}}, "ab"},
+    };
+    for (const auto& b : bad) {
+        CAPTURE(b.name);
+        auto v = validate(request{b.method, b.target, b.headers, b.body});
+        CHECK(!v);
+        CHECK(v.error() == errc::invalid_request);
+    }
+}
+
+TEST_CASE("the request head carries Host, User-Agent, Connection and Content-Length") {
+    std::string out;
+    idem::detail::write_head(out, request{"POST", "/p", {{"X-A", "1"}}, "body"}, "h:81", "keep-alive", "ua/1");
+    CHECK(out == "POST /p HTTP/1.1\r\nHost: h:81\r\nUser-Agent: ua/1\r\nConnection: keep-alive\r\n"
+                 "X-A: 1\r\nContent-Length: 4\r\n\r\n");
+    out.clear();
+    idem::detail::write_head(out, request{"GET", "/", {}, {}}, "h", "close", "");
+    CHECK(out == "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    out.clear();
+    // An empty POST still says how long it is; a caller's own fields replace the defaults.
+    idem::detail::write_head(out, request{"POST", "/", {{"host", "other"}, {"Connection", "close"}}, {}}, "h", "keep-alive", "ua");
+    CHECK(out == "POST / HTTP/1.1\r\nUser-Agent: ua\r\nhost: other\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+}
+
+TEST_CASE("header_list views a vector too") {
+    std::vector<idem::header> v = {{"A", "1"}, {"B", "2"}};
+    idem::header_list l = v;
+    CHECK(l.size() == 2);
+    CHECK(l.begin()[1].value == "2");
+}

@@ -1,0 +1,92 @@
+#include "support/test_idem.hpp"
+
+#include <chrono>
+
+using namespace std::chrono_literals;
+using idem::errc;
+using idem::error;
+using idem::failed_attempt;
+using idem::written;
+
+namespace {
+error make(errc c, bool reused, written w, bool started = false) {
+    error e(c);
+    e.set_reused(reused).set_written(w).set_response_started(started);
+    return e;
+}
+} // namespace
+
+TEST_CASE("the retry table of DESIGN: each rule, both kinds of request") {
+    struct row {
+        const char* rule;
+        error e;
+        bool idempotent_retry, post_retry;
+    };
+    const row table[] = {
+        {"connect refused, nothing sent", make(errc::connection_refused, false, written::none), true, true},
+        {"resolve failed, nothing sent", make(errc::resolve_failed, false, written::none), true, true},
+        {"connect timeout, nothing sent", make(errc::connect_timeout, false, written::none), true, true},
+        {"reused, first write failed before any byte", make(errc::broken_pipe, true, written::none), true, true},
+        {"reused, EOF before any response byte", make(errc::server_closed_idle, true, written::all), true, false},
+        {"reused, RST before any response byte", make(errc::connection_reset, true, written::all), true, false},
+        {"reused, EPIPE after part of the request", make(errc::broken_pipe, true, written::partial), true, false},
+        {"fresh, EOF after the request was sent", make(errc::unexpected_eof, false, written::all), true, false},
+        {"fresh, RST after the request was sent", make(errc::connection_reset, false, written::all), true, false},
+        {"fresh, read timeout", make(errc::read_timeout, false, written::all), false, false},
+        {"reused, read timeout (not the race)", make(errc::read_timeout, true, written::all), false, false},
+        {"response started, then EOF", make(errc::unexpected_eof, true, written::all, true), false, false},
+        {"response started, then RST", make(errc::connection_reset, false, written::all, true), false, false},
+        {"malformed response", make(errc::malformed_response, true, written::all, true), false, false},
+        {"deadline passed", make(errc::deadline_exceeded, false, written::none), false, false},
+        {"invalid request", make(errc::invalid_request, false, written::none), false, false},
+    };
+    const idem::retry::idempotent policy;
+    for (const auto& r : table) {
+        CAPTURE(r.rule);
+        CHECK(policy.should_retry(failed_attempt{r.e, true, 1}) == r.idempotent_retry);
+        CHECK(policy.should_retry(failed_attempt{r.e, false, 1}) == r.post_retry);
+        CHECK(!idem::retry::never{}.should_retry(failed_attempt{r.e, true, 1}));
+    }
+}
+
+TEST_CASE("rule 5 and rule 6 are settings, and apply to idempotent requests only") {
+    const auto reset = make(errc::connection_reset, false, written::all);
+    const auto timeout = make(errc::read_timeout, false, written::all);
+    const auto stale = make(errc::server_closed_idle, true, written::all);
+    auto strict = idem::retry::idempotent{}.retry_fresh_failures(false);
+    CHECK(!strict.should_retry(failed_attempt{reset, true, 1}));
+    CHECK(strict.should_retry(failed_attempt{stale, true, 1})); // rule 4 stays
+    auto patient = idem::retry::idempotent{}.retry_timeouts(true);
+    CHECK(patient.should_retry(failed_attempt{timeout, true, 1}));
+    CHECK(!patient.should_retry(failed_attempt{timeout, false, 1}));
+    const auto started = make(errc::read_timeout, false, written::all, true);
+    CHECK(!patient.should_retry(failed_attempt{started, true, 1}));
+}
+
+TEST_CASE("backoff: none after a stale connection; bounded, jittered exponential otherwise") {
+    idem::retry::idempotent p;
+    p.backoff(100ms, 1s);
+    const auto stale = make(errc::server_closed_idle, true, written::all);
+    CHECK(p.backoff(failed_attempt{stale, true, 1}) == 0ns);
+    const auto refused = make(errc::connection_refused, false, written::none);
+    bool varied = false;
+    std::chrono::nanoseconds first = p.backoff(failed_attempt{refused, true, 1});
+    for (int i = 0; i < 50; ++i) {
+        const auto b1 = p.backoff(failed_attempt{refused, true, 1});
+        const auto b3 = p.backoff(failed_attempt{refused, true, 3});
+        const auto b9 = p.backoff(failed_attempt{refused, true, 9});
+        CHECK(b1 >= 0ns);
+        CHECK(b1 <= 100ms);
+        CHECK(b3 <= 400ms);
+        CHECK(b9 <= 1s);
+        varied = varied || b1 != first;
+    }
+    CHECK(varied);
+}
+
+TEST_CASE("max_attempts is at least one") {
+    CHECK(idem::retry::idempotent{}.max_attempts() == 3);
+    CHECK(idem::retry::idempotent{0}.max_attempts() == 1);
+    CHECK(idem::retry::idempotent{}.max_attempts(5).max_attempts() == 5);
+    CHECK(idem::retry::never{}.max_attempts() == 1);
+}

@@ -1,0 +1,352 @@
+// A loopback HTTP/1.1 server for tests that misbehaves on request: it closes idle connections
+// after a timeout (FIN or RST), and each request can be answered, dropped before or after
+// being "executed", cut short, delayed, or answered with raw bytes. It counts executions per
+// method and per X-Request-Id, so tests can prove that nothing ran twice.
+#ifndef IDEM_TEST_SUPPORT_TEST_SERVER_HPP
+#define IDEM_TEST_SUPPORT_TEST_SERVER_HPP
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace idem_test {
+
+using std::chrono::milliseconds;
+
+/// What the server does with one request.
+enum class action {
+    respond,              ///< execute, answer 200 with the configured headers
+    close_before_execute, ///< read the request, then close (FIN) without executing: the idle race
+    rst_before_execute,   ///< read the request, then reset without executing
+    rst_after_execute,    ///< execute, then reset without answering
+    eof_after_execute,    ///< execute, then close (FIN) without answering
+    eof_inside_response,  ///< execute, send half a response, close
+    delay,                ///< execute, wait `delay_for`, then answer
+    raw,                  ///< execute, send `raw` bytes verbatim, then close if `close_after`
+};
+
+struct step {
+    action what = action::respond;
+    std::string raw;
+    milliseconds delay_for{0};
+    bool close_after = false;
+};
+
+struct server_config {
+    milliseconds idle_timeout{1000}; ///< close a connection idle this long
+    bool rst_on_idle = false;        ///< close idle connections with RST instead of FIN
+    bool ipv6 = false;               ///< listen on ::1 instead of 127.0.0.1
+    std::string extra_headers;       ///< added to every 200 response, each ending in CRLF
+    std::string body = "ok";         ///< the 200 response body
+};
+
+class test_server {
+public:
+    explicit test_server(server_config cfg = {}) : cfg_(std::move(cfg)) {
+        if (::pipe(stop_pipe_) != 0) std::abort();
+        listen_fd_ = ::socket(cfg_.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const int one = 1;
+        ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (cfg_.ipv6) {
+            sockaddr_in6 a{};
+            a.sin6_family = AF_INET6;
+            a.sin6_addr = in6addr_loopback;
+            if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) std::abort();
+            socklen_t len = sizeof a;
+            ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+            port_ = ntohs(a.sin6_port);
+        } else {
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) std::abort();
+            socklen_t len = sizeof a;
+            ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+            port_ = ntohs(a.sin_port);
+        }
+        if (::listen(listen_fd_, 64) != 0) std::abort();
+        acceptor_ = std::thread([this] { accept_loop(); });
+    }
+
+    ~test_server() { stop(); }
+    test_server(const test_server&) = delete;
+    test_server& operator=(const test_server&) = delete;
+
+    unsigned short port() const { return port_; }
+    std::string url() const {
+        return std::string(cfg_.ipv6 ? "http://[::1]:" : "http://127.0.0.1:") + std::to_string(port_);
+    }
+
+    /// Queues what to do with the next request that arrives (on any connection).
+    void push(step s) {
+        std::lock_guard<std::mutex> l(mu_);
+        script_.push_back(std::move(s));
+    }
+    void push(action a) { push(step{a, {}, milliseconds(0), false}); }
+
+    /// Stops accepting, ends every connection and joins every thread. Idempotent.
+    void stop() {
+        if (stopped_.exchange(true)) return;
+        const char c = 'x';
+        (void)!::write(stop_pipe_[1], &c, 1);
+        acceptor_.join();
+        std::vector<std::thread> ts;
+        {
+            std::lock_guard<std::mutex> l(mu_);
+            ts.swap(workers_);
+        }
+        for (auto& t : ts) t.join();
+        ::close(listen_fd_);
+        ::close(stop_pipe_[0]);
+        ::close(stop_pipe_[1]);
+    }
+
+    unsigned executed(const std::string& method) const {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = by_method_.find(method);
+        return it == by_method_.end() ? 0 : it->second;
+    }
+    /// Executions of requests that carried "X-Request-Id: id".
+    unsigned executed_id(const std::string& id) const {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = by_id_.find(id);
+        return it == by_id_.end() ? 0 : it->second;
+    }
+    /// The largest execution count of any X-Request-Id (1 means nothing ran twice).
+    unsigned max_executions_per_id() const {
+        std::lock_guard<std::mutex> l(mu_);
+        unsigned m = 0;
+        for (const auto& kv : by_id_) m = kv.second > m ? kv.second : m;
+        return m;
+    }
+    /// How many X-Request-Ids starting with `prefix` ran at least `times` times.
+    unsigned ids_executed_at_least(const std::string& prefix, unsigned times) const {
+        std::lock_guard<std::mutex> l(mu_);
+        unsigned n = 0;
+        for (const auto& kv : by_id_) n += kv.first.compare(0, prefix.size(), prefix) == 0 && kv.second >= times;
+        return n;
+    }
+    unsigned connections() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return accepted_;
+    }
+    unsigned requests_seen() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return seen_;
+    }
+    unsigned idle_closes() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return idle_closes_;
+    }
+    /// Waits until the server has closed `n` idle connections in all; false on timeout.
+    bool wait_idle_closes(unsigned n, milliseconds timeout) const {
+        std::unique_lock<std::mutex> l(mu_);
+        return cv_.wait_for(l, timeout, [&] { return idle_closes_ >= n; });
+    }
+    /// The raw head of the last request received.
+    std::string last_head() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return last_head_;
+    }
+
+private:
+    // Waits for fd to become readable; false on stop or timeout (timed_out says which).
+    bool wait_readable(int fd, int timeout_ms, bool& timed_out) const {
+        pollfd p[2] = {{fd, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+        timed_out = false;
+        for (;;) {
+            const int r = ::poll(p, 2, timeout_ms);
+            if (r < 0 && errno == EINTR) continue;
+            if (r == 0) {
+                timed_out = true;
+                return false;
+            }
+            if (r < 0 || (p[1].revents & POLLIN)) return false;
+            return true;
+        }
+    }
+
+    void accept_loop() {
+        for (;;) {
+            bool timed_out = false;
+            if (!wait_readable(listen_fd_, -1, timed_out)) return;
+            const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0) continue;
+            std::lock_guard<std::mutex> l(mu_);
+            ++accepted_;
+            workers_.emplace_back([this, fd] { serve(fd); });
+        }
+    }
+
+    static void reset_close(int fd) {
+        linger lg{1, 0}; // close with RST
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        ::close(fd);
+    }
+
+    static void send_all(int fd, const std::string& s) {
+        std::size_t off = 0;
+        while (off < s.size()) {
+            const ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+            if (n <= 0) return;
+            off += std::size_t(n);
+        }
+    }
+
+    static std::string field(const std::string& head, const char* name) {
+        std::string lower_head = head, key = std::string("\n") + name + ":";
+        for (auto& c : lower_head) c = char(std::tolower(static_cast<unsigned char>(c)));
+        for (auto& c : key) c = char(std::tolower(static_cast<unsigned char>(c)));
+        const auto p = lower_head.find(key);
+        if (p == std::string::npos) return {};
+        auto b = p + key.size();
+        const auto e = head.find('\r', b);
+        while (b < e && head[b] == ' ') ++b;
+        return head.substr(b, e - b);
+    }
+
+    void record(const std::string& method, const std::string& id) {
+        std::lock_guard<std::mutex> l(mu_);
+        ++by_method_[method];
+        if (!id.empty()) ++by_id_[id];
+    }
+
+    step next_step() {
+        std::lock_guard<std::mutex> l(mu_);
+        ++seen_;
+        if (script_.empty()) return step{};
+        step s = std::move(script_.front());
+        script_.pop_front();
+        return s;
+    }
+
+    void serve(int fd) {
+        std::string buf;
+        char chunk[4096];
+        for (;;) {
+            // Read one request: the head, then a Content-Length body.
+            std::size_t head_end;
+            while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) {
+                bool timed_out = false;
+                if (!wait_readable(fd, int(cfg_.idle_timeout.count()), timed_out)) {
+                    if (timed_out && buf.empty()) {
+                        cfg_.rst_on_idle ? reset_close(fd) : (void)::close(fd);
+                        std::lock_guard<std::mutex> l(mu_);
+                        ++idle_closes_;
+                        cv_.notify_all();
+                        return;
+                    }
+                    ::close(fd);
+                    return;
+                }
+                const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+                if (n <= 0) {
+                    ::close(fd);
+                    return;
+                }
+                buf.append(chunk, std::size_t(n));
+            }
+            const std::string head = buf.substr(0, head_end + 4);
+            const std::string cl = field(head, "Content-Length");
+            const std::size_t body_len = cl.empty() ? 0 : std::stoul(cl);
+            while (buf.size() < head.size() + body_len) {
+                bool timed_out = false;
+                if (!wait_readable(fd, 5000, timed_out)) {
+                    ::close(fd);
+                    return;
+                }
+                const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+                if (n <= 0) {
+                    ::close(fd);
+                    return;
+                }
+                buf.append(chunk, std::size_t(n));
+            }
+            buf.erase(0, head.size() + body_len);
+            {
+                std::lock_guard<std::mutex> l(mu_);
+                last_head_ = head;
+            }
+            const std::string method = head.substr(0, head.find(' '));
+            const std::string id = field(head, "X-Request-Id");
+            const bool client_close = field(head, "Connection") == "close";
+            step s = next_step();
+            const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: " +
+                                   std::to_string(cfg_.body.size()) + "\r\n" + cfg_.extra_headers +
+                                   (client_close ? "Connection: close\r\n" : "") + "\r\n" +
+                                   (method == "HEAD" ? std::string() : cfg_.body);
+            switch (s.what) {
+            case action::close_before_execute: ::close(fd); return;
+            case action::rst_before_execute: reset_close(fd); return;
+            case action::rst_after_execute: record(method, id); reset_close(fd); return;
+            case action::eof_after_execute: record(method, id); ::close(fd); return;
+            case action::eof_inside_response:
+                record(method, id);
+                send_all(fd, ok.substr(0, ok.size() - 1));
+                ::close(fd);
+                return;
+            case action::delay: {
+                record(method, id);
+                pollfd p{stop_pipe_[0], POLLIN, 0};
+                if (::poll(&p, 1, int(s.delay_for.count())) != 0) {
+                    ::close(fd);
+                    return;
+                }
+                send_all(fd, ok);
+                break;
+            }
+            case action::raw:
+                record(method, id);
+                send_all(fd, s.raw);
+                if (s.close_after) {
+                    ::close(fd);
+                    return;
+                }
+                break;
+            case action::respond:
+                record(method, id);
+                send_all(fd, ok);
+                break;
+            }
+            if (client_close) {
+                ::close(fd);
+                return;
+            }
+        }
+    }
+
+    server_config cfg_;
+    int listen_fd_ = -1;
+    int stop_pipe_[2] = {-1, -1};
+    unsigned short port_ = 0;
+    std::atomic<bool> stopped_{false};
+    std::thread acceptor_;
+    mutable std::mutex mu_;
+    mutable std::condition_variable cv_;
+    std::vector<std::thread> workers_;
+    std::deque<step> script_;
+    std::map<std::string, unsigned> by_method_, by_id_;
+    unsigned accepted_ = 0, seen_ = 0, idle_closes_ = 0;
+    std::string last_head_;
+};
+
+} // namespace idem_test
+
+#endif

@@ -1,0 +1,65 @@
+#include "support/test_idem.hpp"
+
+using idem::errc;
+using idem::parse_url;
+
+TEST_CASE("valid http URLs") {
+    auto u = parse_url("http://example.com");
+    REQUIRE(u);
+    CHECK(u->host == "example.com");
+    CHECK(u->port == 80);
+    CHECK(u->target == "/");
+    CHECK(u->authority == "example.com");
+
+    u = parse_url("HTTP://127.0.0.1:9000/a/b?x=1#frag");
+    REQUIRE(u);
+    CHECK(u->host == "127.0.0.1");
+    CHECK(u->port == 9000);
+    CHECK(u->target == "/a/b?x=1");
+    CHECK(u->authority == "127.0.0.1:9000");
+
+    u = parse_url("http://[::1]:8080/x");
+    REQUIRE(u);
+    CHECK(u->host == "::1");
+    CHECK(u->port == 8080);
+    CHECK(u->authority == "[::1]:8080");
+
+    u = parse_url("http://[::1]");
+    REQUIRE(u);
+    CHECK(u->authority == "[::1]");
+
+    u = parse_url("http://h?q");
+    REQUIRE(u);
+    CHECK(u->target == "/?q");
+}
+
+TEST_CASE("schemes other than http are unsupported, not crashes") {
+    CHECK(parse_url("https://example.com/").error() == errc::unsupported_scheme);
+    CHECK(parse_url("ftp://example.com/").error() == errc::unsupported_scheme);
+    CHECK(parse_url("HTTPS://x").error() == errc::unsupported_scheme);
+}
+
+TEST_CASE("malformed URLs are invalid_url") {
+    const char* bad[] = {
+        "", "example.com", "http:/x", "http://", "http://:80", "http://h:", "http://h:0",
+        "http://h:65536", "http://h:12a", "http://user@h/", "http://[::1", "http://[zz]/",
+        "http://[::1]x", "http://h h/", "http://h/a b", "http://h/\r\nX: y", "://h",
+        "1http://h", "http://h:99999999999",
+    };
+    for (const char* s : bad) {
+        CAPTURE(s);
+        auto r = parse_url(s);
+        CHECK(!r);
+        CHECK(r.error() == errc::invalid_url);
+    }
+}
+
+TEST_CASE("a client built from a bad URL reports it on every call") {
+    idem::client c{"https://example.com"};
+    CHECK(c.init_error() == errc::unsupported_scheme);
+    auto r = c.get("/");
+    REQUIRE(!r);
+    CHECK(r.error() == errc::unsupported_scheme);
+    CHECK(!r.error().may_have_executed());
+    CHECK(r.error().attempts() == 0);
+}
