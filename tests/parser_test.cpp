@@ -83,6 +83,8 @@ const std::vector<bad_case>& bad_cases() {
         {"chunk size 0x prefix", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n", errc::malformed_response},
         {"chunk size overflow", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\n", errc::malformed_response},
         {"no CRLF after chunk data", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", errc::malformed_response},
+        {"junk instead of CR after chunk data", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\n0\r\n\r\n", errc::malformed_response},
+        {"CR without LF after chunk data", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\rX0\r\n\r\n", errc::malformed_response},
         {"space inside chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1 2\r\nx\r\n", errc::malformed_response},
         {"EOF inside Content-Length body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", errc::unexpected_eof},
         {"EOF inside chunked body", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", errc::unexpected_eof},
