@@ -144,6 +144,14 @@ const char* kind_name(idem::event_kind k) {
     return "?";
 }
 
+// The one error line per failed request: `error: NAME: MESSAGE (METHOD URL, N attempts)`.
+void print_error(const idem::error& e, const std::string& method, const std::string& url) {
+    std::fprintf(stderr, "error: %s: %s (%s %s, %u attempt%s)%s\n",
+                 std::string(idem::to_string(e.code())).c_str(), e.message().c_str(),
+                 method.c_str(), url.c_str(), e.attempts(), e.attempts() == 1 ? "" : "s",
+                 e.may_have_executed() ? "; the request may have been executed" : "");
+}
+
 void log_event(const idem::event& e, void*) {
     std::fprintf(stderr, "* %s", kind_name(e.kind));
     if (e.idle_for.count() > 0)
@@ -192,9 +200,7 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
             }
             if (!parsed) {
                 ++failed;
-                std::fprintf(stderr, "error: %s: %s (%s)\n",
-                             std::string(idem::to_string(parsed.error().code())).c_str(),
-                             parsed.error().message().c_str(), u.c_str());
+                print_error(parsed.error(), s.method, u);
                 continue;
             }
             const std::string origin = parsed->authority;
@@ -213,11 +219,7 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
             auto res = c->send(idem::request{s.method, parsed->target, headers, s.data}, r);
             if (!res) {
                 ++failed;
-                const idem::error& e = res.error();
-                std::fprintf(stderr, "error: %s: %s (%s %s, %u attempt%s)%s\n",
-                             std::string(idem::to_string(e.code())).c_str(), e.message().c_str(),
-                             s.method.c_str(), u.c_str(), e.attempts(), e.attempts() == 1 ? "" : "s",
-                             e.may_have_executed() ? "; the request may have been executed" : "");
+                print_error(res.error(), s.method, u);
                 continue;
             }
             if (s.verbose) std::fprintf(stderr, "< %d %.*s\n", r.status, int(r.reason().size()), r.reason().data());
