@@ -280,11 +280,23 @@ TEST_CASE("a slow server: the read timeout and the overall deadline fire") {
         CHECK(std::error_code(r.error()) == std::errc::timed_out);
         CHECK(std::chrono::steady_clock::now() - t0 < 2500ms);
     }
-    SUBCASE("a server dripping bytes cannot hold a call past its deadline") {
+    SUBCASE("a silent server cannot hold a call past its deadline") {
         auto o = quick();
         o.deadline = 200ms;
         idem::client c{s.url(), o};
         s.push(step{action::delay, {}, 3000ms, false});
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = c.get("/");
+        REQUIRE(!r);
+        CHECK(r.error() == errc::deadline_exceeded);
+        CHECK(std::chrono::steady_clock::now() - t0 < 2500ms);
+    }
+    SUBCASE("a server dripping one byte at a time cannot either") {
+        auto o = quick();
+        o.read_timeout = 1s; // each byte comes well within it
+        o.deadline = 300ms;
+        idem::client c{s.url(), o};
+        s.push(step{action::drip, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", 50ms, false});
         const auto t0 = std::chrono::steady_clock::now();
         auto r = c.get("/");
         REQUIRE(!r);

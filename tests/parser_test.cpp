@@ -51,6 +51,10 @@ const std::vector<ok_case>& ok_cases() {
         {"HTTP/1.2 read as 1.1", "HTTP/1.2 200 OK\r\nContent-Length: 1\r\n\r\nx", "GET", 200, "x", false},
         {"obs-fold unfolded", "HTTP/1.1 200 OK\r\nX-Long: a\r\n  b\r\nContent-Length: 0\r\n\r\n", "GET", 200, "", false},
         {"status 599", "HTTP/1.1 599 Whatever\r\nContent-Length: 0\r\n\r\n", "GET", 599, "", false},
+        // RFC 9110 §15: invalid codes are processed as 5xx — final, with a body.
+        {"status 600 is final, with a body", "HTTP/1.1 600 X\r\nContent-Length: 1\r\n\r\nx", "GET", 600, "x", false},
+        {"status 099 is not interim", "HTTP/1.1 099 X\r\nContent-Length: 1\r\n\r\nx", "GET", 99, "x", false},
+        {"status 000", "HTTP/1.1 000\r\nContent-Length: 0\r\n\r\n", "GET", 0, "", false},
     };
     return v;
 }
@@ -60,8 +64,6 @@ const std::vector<bad_case>& bad_cases() {
         {"not HTTP", "HTTX/1.1 200 OK\r\n\r\n", errc::malformed_response},
         {"HTTP/2 status line", "HTTP/2.0 200 OK\r\n\r\n", errc::malformed_response},
         {"two-digit status", "HTTP/1.1 20 OK\r\n\r\n", errc::malformed_response},
-        {"status 600", "HTTP/1.1 600 X\r\n\r\n", errc::malformed_response},
-        {"status 099", "HTTP/1.1 099 X\r\n\r\n", errc::malformed_response},
         {"no space after status", "HTTP/1.1 200OK\r\n\r\n", errc::malformed_response},
         {"field without colon", "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", errc::malformed_response},
         {"empty field name", "HTTP/1.1 200 OK\r\n: v\r\n\r\n", errc::malformed_response},
@@ -192,6 +194,18 @@ TEST_CASE("limits: head size, header count, body size") {
         CHECK(read_whole(big, "GET", true, lim).err == errc::header_too_large);
         // Without an end of head in sight the reader stops at the limit, not at EOF.
         CHECK(read_whole(big.substr(0, 80), "GET", false, lim).err == errc::header_too_large);
+    }
+    SUBCASE("line length") {
+        lim.max_line_bytes = 40;
+        const std::string long_field = "HTTP/1.1 200 OK\r\nX-Pad: " + std::string(40, 'a') + "\r\nContent-Length: 0\r\n\r\n";
+        CHECK(read_whole(long_field, "GET", true, lim).err == errc::line_too_long);
+        CHECK(read_bytewise(long_field.substr(0, 70)).err != errc::line_too_long); // default limit
+        // An unterminated line is stopped as soon as it passes the limit.
+        CHECK(read_whole(long_field.substr(0, 62), "GET", false, lim).err == errc::line_too_long);
+        CHECK(read_whole("HTTP/1.1 200 " + std::string(40, 'r') + "\r\n\r\n", "GET", true, lim).err == errc::line_too_long);
+        const std::string ext = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" + std::string(60, 'e') + "\r\nx\r\n0\r\n\r\n";
+        CHECK(read_whole(ext, "GET", true, lim).err == errc::line_too_long);
+        CHECK(read_whole(ext).done);
     }
     SUBCASE("header count") {
         lim.max_headers = 2;

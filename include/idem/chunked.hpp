@@ -15,12 +15,15 @@ namespace detail {
 /// reports how many input bytes it used, so bytes after the body stay with the caller.
 class body_decoder {
 public:
-    /// Starts a body of the given framing. `max_trailer` bounds the trailer section.
-    void start(const framing& f, std::size_t max_trailer) noexcept {
+    /// Starts a body of the given framing. `max_trailer` bounds the trailer section and
+    /// `max_line` each chunk-size line (extensions included).
+    void start(const framing& f, std::size_t max_trailer, std::size_t max_line = 8192) noexcept {
         kind_ = f.kind;
         remaining_ = f.length;
         state_ = state::size_start;
         trailer_left_ = max_trailer;
+        max_line_ = max_line;
+        line_ = 0;
     }
 
     /// True once the body is complete (always, for body_kind::none).
@@ -88,6 +91,12 @@ private:
         std::size_t i = 0;
         while (i < n && state_ != state::done) {
             const char c = p[i];
+            if (state_ == state::size || state_ == state::size_ws || state_ == state::ext) {
+                // An endless extension would keep a call busy until its deadline.
+                if (++line_ > max_line_) return fail(st, errc::line_too_long);
+            } else {
+                line_ = 0;
+            }
             switch (state_) {
             case state::size_start:
                 // chunk-size = 1*HEXDIG (§7.1); no sign, no "0x", no leading space.
@@ -192,6 +201,8 @@ private:
     state state_ = state::size_start;
     std::size_t remaining_ = 0;
     std::size_t trailer_left_ = 0;
+    std::size_t max_line_ = 8192;
+    std::size_t line_ = 0;
 };
 
 } // namespace detail

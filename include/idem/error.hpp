@@ -34,6 +34,7 @@ enum class errc : int {
     header_too_large = 31,
     too_many_headers = 32,
     body_too_large = 33,
+    line_too_long = 34,
     // anything else the system said; the error keeps errno
     system_error = 40,
 };
@@ -60,6 +61,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::header_too_large: return "header_too_large";
     case errc::too_many_headers: return "too_many_headers";
     case errc::body_too_large: return "body_too_large";
+    case errc::line_too_long: return "line_too_long";
     case errc::system_error: return "system_error";
     }
     return "unknown";
@@ -88,6 +90,7 @@ inline const char* describe(errc e) noexcept {
     case errc::header_too_large: return "response head exceeds the size limit";
     case errc::too_many_headers: return "response has more header fields than the limit";
     case errc::body_too_large: return "response body exceeds the size limit";
+    case errc::line_too_long: return "a response line (status, field or chunk size) exceeds the length limit";
     case errc::system_error: return "system error";
     }
     return "unknown idem error";
@@ -115,6 +118,7 @@ public:
         case errc::server_closed_idle: return std::errc::connection_aborted;
         case errc::malformed_response: return std::errc::bad_message;
         case errc::body_too_large:
+        case errc::line_too_long:
         case errc::header_too_large:
         case errc::too_many_headers: return std::errc::message_size;
         default: return std::error_condition(v, *this);

@@ -15,6 +15,7 @@ namespace idem {
 struct limits {
     std::size_t max_head_bytes = 64 * 1024;        ///< status line + fields, per response
     std::size_t max_headers = 100;                 ///< field lines per response
+    std::size_t max_line_bytes = 8 * 1024;         ///< status line, field line, chunk-size line
     std::size_t max_body_bytes = 64 * 1024 * 1024; ///< a buffered body
 };
 
@@ -33,7 +34,7 @@ struct parse_step {
 /// until done; it does not rescan bytes it has already searched.
 class head_parser {
 public:
-    void reset() noexcept { scanned_ = 0; }
+    void reset() noexcept { scanned_ = line_start_ = 0; }
 
     /// Parses the head at the start of [p, p+n) into `out`.
     parse_step parse(const char* p, std::size_t n, response& out, const limits& lim) {
@@ -42,6 +43,8 @@ public:
         if (end == 0) {
             scanned_ = n;
             if (n > lim.max_head_bytes) return fail(errc::header_too_large);
+            // A line still without its end is already too long: stop now, not at the head limit.
+            if (n - line_start_ > lim.max_line_bytes) return fail(errc::line_too_long);
             return st;
         }
         if (end > lim.max_head_bytes) return fail(errc::header_too_large);
@@ -65,12 +68,13 @@ private:
 
     // Length of the head including its blank line, or 0 if it has not all arrived.
     // Lines may end in CRLF or a bare LF (RFC 9112 §2.2).
-    std::size_t find_end(const char* p, std::size_t n) const noexcept {
+    std::size_t find_end(const char* p, std::size_t n) noexcept {
         std::size_t i = scanned_ > 2 ? scanned_ - 2 : 0;
         while (i < n) {
             const void* hit = std::memchr(p + i, '\n', n - i);
             if (!hit) return 0;
             i = std::size_t(static_cast<const char*>(hit) - p) + 1;
+            line_start_ = i;
             if (i < n && p[i] == '\n') return i + 1;
             if (i + 1 < n && p[i] == '\r' && p[i + 1] == '\n') return i + 2;
         }
@@ -86,6 +90,8 @@ private:
         std::string& h = r.head_;
         const std::size_t n = h.size();
         std::size_t pos = 0;
+        for (std::size_t from = 0, nl; (nl = h.find('\n', from)) != std::string::npos; from = nl + 1)
+            if (nl - from > lim.max_line_bytes) return errc::line_too_long;
         auto line_end = [&](std::size_t from) { return h.find('\n', from); };
 
         // status-line = HTTP-version SP status-code SP [ reason-phrase ]  (RFC 9112 §4)
@@ -100,9 +106,9 @@ private:
         r.version_minor = line[7] - '0';
         if (!is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11]))
             return errc::malformed_response;
+        // RFC 9110 §15: any three digits. Codes outside 100..599 are invalid, and a client
+        // SHOULD process them as 5xx: they keep their value, have a body, and are final.
         r.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-        // RFC 9110 §15: the first digit is the class, 1..5; anything else has no meaning.
-        if (r.status < 100 || r.status > 599) return errc::malformed_response;
         if (line.size() > 12) {
             if (line[12] != ' ') return errc::malformed_response;
             for (std::size_t i = 13; i < line.size(); ++i)
@@ -157,7 +163,11 @@ private:
     }
 
     std::size_t scanned_ = 0;
+    std::size_t line_start_ = 0; // where the last unterminated line begins
 };
+
+/// 1xx: an interim response that precedes the final one (RFC 9110 §15.2).
+constexpr bool is_interim(int status) noexcept { return status >= 100 && status < 200; }
 
 /// How the body of a response is delimited (RFC 9112 §6.3).
 enum class body_kind : unsigned char { none, length, chunked, until_close };
@@ -193,7 +203,7 @@ inline bool parse_content_length(std::string_view v, std::size_t& out) noexcept 
 inline errc decide_framing(const response& r, std::string_view method, framing& f) noexcept {
     f = framing{};
     // RFC 9112 §6.3 rule 1: no content after HEAD, 1xx, 204 and 304, whatever the fields say.
-    if (method == "HEAD" || r.status < 200 || r.status == 204 || r.status == 304) return errc{};
+    if (method == "HEAD" || is_interim(r.status) || r.status == 204 || r.status == 304) return errc{};
 
     bool has_te = false, chunked_last = false, has_cl = false;
     std::size_t cl = 0;

@@ -44,13 +44,13 @@ public:
             // idem never asks to upgrade, so a 101 is not an answer it can read.
             if (out_->status == 101) return fail(errc::malformed_response);
             // RFC 9110 §15.2: interim responses come before the final one; skip them.
-            if (out_->status < 200) continue;
+            if (is_interim(out_->status)) continue;
             if (const errc fe = decide_framing(*out_, method_, framing_); fe != errc{})
                 return fail(fe);
             if (framing_.kind == body_kind::length && framing_.length > lim_->max_body_bytes)
                 return fail(errc::body_too_large);
             if (framing_.kind == body_kind::length) out_->body.reserve(framing_.length);
-            decoder_.start(framing_, lim_->max_head_bytes);
+            decoder_.start(framing_, lim_->max_head_bytes, lim_->max_line_bytes);
             head_done_ = true;
             // By construction the rest of pending_ came in this feed: earlier feeds held no
             // complete head. It is the start of the body.

@@ -51,6 +51,7 @@ enum class errc : int {
     header_too_large = 31,
     too_many_headers = 32,
     body_too_large = 33,
+    line_too_long = 34,
     // anything else the system said; the error keeps errno
     system_error = 40,
 };
@@ -77,6 +78,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::header_too_large: return "header_too_large";
     case errc::too_many_headers: return "too_many_headers";
     case errc::body_too_large: return "body_too_large";
+    case errc::line_too_long: return "line_too_long";
     case errc::system_error: return "system_error";
     }
     return "unknown";
@@ -105,6 +107,7 @@ inline const char* describe(errc e) noexcept {
     case errc::header_too_large: return "response head exceeds the size limit";
     case errc::too_many_headers: return "response has more header fields than the limit";
     case errc::body_too_large: return "response body exceeds the size limit";
+    case errc::line_too_long: return "a response line (status, field or chunk size) exceeds the length limit";
     case errc::system_error: return "system error";
     }
     return "unknown idem error";
@@ -132,6 +135,7 @@ public:
         case errc::server_closed_idle: return std::errc::connection_aborted;
         case errc::malformed_response: return std::errc::bad_message;
         case errc::body_too_large:
+        case errc::line_too_long:
         case errc::header_too_large:
         case errc::too_many_headers: return std::errc::message_size;
         default: return std::error_condition(v, *this);
@@ -716,6 +720,7 @@ namespace idem {
 struct limits {
     std::size_t max_head_bytes = 64 * 1024;        ///< status line + fields, per response
     std::size_t max_headers = 100;                 ///< field lines per response
+    std::size_t max_line_bytes = 8 * 1024;         ///< status line, field line, chunk-size line
     std::size_t max_body_bytes = 64 * 1024 * 1024; ///< a buffered body
 };
 
@@ -734,7 +739,7 @@ struct parse_step {
 /// until done; it does not rescan bytes it has already searched.
 class head_parser {
 public:
-    void reset() noexcept { scanned_ = 0; }
+    void reset() noexcept { scanned_ = line_start_ = 0; }
 
     /// Parses the head at the start of [p, p+n) into `out`.
     parse_step parse(const char* p, std::size_t n, response& out, const limits& lim) {
@@ -743,6 +748,8 @@ public:
         if (end == 0) {
             scanned_ = n;
             if (n > lim.max_head_bytes) return fail(errc::header_too_large);
+            // A line still without its end is already too long: stop now, not at the head limit.
+            if (n - line_start_ > lim.max_line_bytes) return fail(errc::line_too_long);
             return st;
         }
         if (end > lim.max_head_bytes) return fail(errc::header_too_large);
@@ -766,12 +773,13 @@ private:
 
     // Length of the head including its blank line, or 0 if it has not all arrived.
     // Lines may end in CRLF or a bare LF (RFC 9112 §2.2).
-    std::size_t find_end(const char* p, std::size_t n) const noexcept {
+    std::size_t find_end(const char* p, std::size_t n) noexcept {
         std::size_t i = scanned_ > 2 ? scanned_ - 2 : 0;
         while (i < n) {
             const void* hit = std::memchr(p + i, '\n', n - i);
             if (!hit) return 0;
             i = std::size_t(static_cast<const char*>(hit) - p) + 1;
+            line_start_ = i;
             if (i < n && p[i] == '\n') return i + 1;
             if (i + 1 < n && p[i] == '\r' && p[i + 1] == '\n') return i + 2;
         }
@@ -787,6 +795,8 @@ private:
         std::string& h = r.head_;
         const std::size_t n = h.size();
         std::size_t pos = 0;
+        for (std::size_t from = 0, nl; (nl = h.find('\n', from)) != std::string::npos; from = nl + 1)
+            if (nl - from > lim.max_line_bytes) return errc::line_too_long;
         auto line_end = [&](std::size_t from) { return h.find('\n', from); };
 
         // status-line = HTTP-version SP status-code SP [ reason-phrase ]  (RFC 9112 §4)
@@ -801,9 +811,9 @@ private:
         r.version_minor = line[7] - '0';
         if (!is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11]))
             return errc::malformed_response;
+        // RFC 9110 §15: any three digits. Codes outside 100..599 are invalid, and a client
+        // SHOULD process them as 5xx: they keep their value, have a body, and are final.
         r.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-        // RFC 9110 §15: the first digit is the class, 1..5; anything else has no meaning.
-        if (r.status < 100 || r.status > 599) return errc::malformed_response;
         if (line.size() > 12) {
             if (line[12] != ' ') return errc::malformed_response;
             for (std::size_t i = 13; i < line.size(); ++i)
@@ -858,7 +868,11 @@ private:
     }
 
     std::size_t scanned_ = 0;
+    std::size_t line_start_ = 0; // where the last unterminated line begins
 };
+
+/// 1xx: an interim response that precedes the final one (RFC 9110 §15.2).
+constexpr bool is_interim(int status) noexcept { return status >= 100 && status < 200; }
 
 /// How the body of a response is delimited (RFC 9112 §6.3).
 enum class body_kind : unsigned char { none, length, chunked, until_close };
@@ -894,7 +908,7 @@ inline bool parse_content_length(std::string_view v, std::size_t& out) noexcept 
 inline errc decide_framing(const response& r, std::string_view method, framing& f) noexcept {
     f = framing{};
     // RFC 9112 §6.3 rule 1: no content after HEAD, 1xx, 204 and 304, whatever the fields say.
-    if (method == "HEAD" || r.status < 200 || r.status == 204 || r.status == 304) return errc{};
+    if (method == "HEAD" || is_interim(r.status) || r.status == 204 || r.status == 304) return errc{};
 
     bool has_te = false, chunked_last = false, has_cl = false;
     std::size_t cl = 0;
@@ -997,12 +1011,15 @@ namespace detail {
 /// reports how many input bytes it used, so bytes after the body stay with the caller.
 class body_decoder {
 public:
-    /// Starts a body of the given framing. `max_trailer` bounds the trailer section.
-    void start(const framing& f, std::size_t max_trailer) noexcept {
+    /// Starts a body of the given framing. `max_trailer` bounds the trailer section and
+    /// `max_line` each chunk-size line (extensions included).
+    void start(const framing& f, std::size_t max_trailer, std::size_t max_line = 8192) noexcept {
         kind_ = f.kind;
         remaining_ = f.length;
         state_ = state::size_start;
         trailer_left_ = max_trailer;
+        max_line_ = max_line;
+        line_ = 0;
     }
 
     /// True once the body is complete (always, for body_kind::none).
@@ -1070,6 +1087,12 @@ private:
         std::size_t i = 0;
         while (i < n && state_ != state::done) {
             const char c = p[i];
+            if (state_ == state::size || state_ == state::size_ws || state_ == state::ext) {
+                // An endless extension would keep a call busy until its deadline.
+                if (++line_ > max_line_) return fail(st, errc::line_too_long);
+            } else {
+                line_ = 0;
+            }
             switch (state_) {
             case state::size_start:
                 // chunk-size = 1*HEXDIG (§7.1); no sign, no "0x", no leading space.
@@ -1174,6 +1197,8 @@ private:
     state state_ = state::size_start;
     std::size_t remaining_ = 0;
     std::size_t trailer_left_ = 0;
+    std::size_t max_line_ = 8192;
+    std::size_t line_ = 0;
 };
 
 } // namespace detail
@@ -1222,13 +1247,13 @@ public:
             // idem never asks to upgrade, so a 101 is not an answer it can read.
             if (out_->status == 101) return fail(errc::malformed_response);
             // RFC 9110 §15.2: interim responses come before the final one; skip them.
-            if (out_->status < 200) continue;
+            if (is_interim(out_->status)) continue;
             if (const errc fe = decide_framing(*out_, method_, framing_); fe != errc{})
                 return fail(fe);
             if (framing_.kind == body_kind::length && framing_.length > lim_->max_body_bytes)
                 return fail(errc::body_too_large);
             if (framing_.kind == body_kind::length) out_->body.reserve(framing_.length);
-            decoder_.start(framing_, lim_->max_head_bytes);
+            decoder_.start(framing_, lim_->max_head_bytes, lim_->max_line_bytes);
             head_done_ = true;
             // By construction the rest of pending_ came in this feed: earlier feeds held no
             // complete head. It is the start of the body.
@@ -1459,6 +1484,7 @@ constexpr bool retry_is_safe(const failed_attempt& f, retry_rules rules = {}) no
     case errc::header_too_large:
     case errc::too_many_headers:
     case errc::body_too_large:
+    case errc::line_too_long:
     case errc::deadline_exceeded: return false;
     default: break;
     }

@@ -40,6 +40,7 @@ enum class action {
     eof_inside_response,  ///< execute, send half a response, close
     delay,                ///< execute, wait `delay_for`, then answer
     raw,                  ///< execute, send `raw` bytes verbatim, then close if `close_after`
+    drip,                 ///< execute, send `raw` one byte every `delay_for`
 };
 
 struct step {
@@ -310,6 +311,18 @@ private:
                     return;
                 }
                 send_all(fd, ok);
+                break;
+            }
+            case action::drip: {
+                record(method, id);
+                pollfd p{stop_pipe_[0], POLLIN, 0};
+                for (char ch : s.raw) {
+                    if (::poll(&p, 1, int(s.delay_for.count())) != 0 ||
+                        ::send(fd, &ch, 1, MSG_NOSIGNAL) != 1) {
+                        ::close(fd);
+                        return;
+                    }
+                }
                 break;
             }
             case action::raw:

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""fetch against a scripted loopback server: one raw response per case, checking what reaches
+stdout, the `error:` line and the exit status (RFC 9112 framing as seen by a user).
+
+usage: fetch_conformance_test.py FETCH
+"""
+import socket
+import subprocess
+import sys
+import threading
+
+CASES = [
+    # name, fetch args, raw response, expected stdout (bytes) or None, expected error name or None
+    ("content-length", [], b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", b"hello", None),
+    ("truncated content-length", [], b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", b"", "unexpected_eof"),
+    ("chunked, extensions, trailer", [],
+     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n1\r\n!\r\n0\r\nT: x\r\n\r\n", b"hello!", None),
+    ("truncated chunked", [], b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", b"", "unexpected_eof"),
+    ("TE and CL: chunked wins", [],
+     b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", b"ok", None),
+    ("differing Content-Length", [], b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", b"", "malformed_response"),
+    ("signed Content-Length", [], b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nab", b"", "malformed_response"),
+    ("interim responses skipped", [],
+     b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", b"ok", None),
+    ("unsolicited 101", [], b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n", b"", "malformed_response"),
+    ("HEAD has no body", ["-X", "HEAD"], b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", b"", None),
+    ("204 has no body", [], b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", b"", None),
+    ("close-delimited body", [], b"HTTP/1.1 200 OK\r\n\r\nuntil close", b"until close", None),
+    ("bare LF", [], b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok", b"ok", None),
+    ("obs-fold unfolded", ["-i"], b"HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\nContent-Length: 0\r\n\r\n", None, None),
+    ("space before colon", [], b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok", b"", "malformed_response"),
+    ("HTTP/2.0 status line", [], b"HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok", b"", "malformed_response"),
+    ("status 600 is a response", [], b"HTTP/1.1 600 Odd\r\nContent-Length: 1\r\n\r\nx", b"x", None),
+    ("404 is a response", [], b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno", b"no", None),
+    ("chunk size overflow", [], b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n", b"", "malformed_response"),
+    ("bytes after the response", [], b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 200 OK\r\n\r\n", b"x", None),
+    ("TE in HTTP/1.0", [], b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"", "malformed_response"),
+]
+
+
+class RawServer:
+    """Answers every connection with the same bytes, then closes it."""
+
+    def __init__(self, payload):
+        self.payload = payload
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.running = True
+        self.thread = threading.Thread(target=self.loop)
+        self.thread.start()
+
+    def loop(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                conn.sendall(self.payload)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+def main():
+    fetch = sys.argv[1]
+    passed = failed = 0
+    for name, args, payload, want_out, want_err in CASES:
+        server = RawServer(payload)
+        try:
+            r = subprocess.run([fetch, *args, f"http://127.0.0.1:{server.port}/"],
+                               capture_output=True, timeout=30)
+        finally:
+            server.stop()
+        problems = []
+        errors = [l for l in r.stderr.decode().splitlines() if l.startswith("error:")]
+        if want_err:
+            if len(errors) != 1 or not errors[0].startswith(f"error: {want_err}: "):
+                problems.append(f"stderr {r.stderr!r}, want error {want_err}")
+            if r.returncode != 1:
+                problems.append(f"exit status {r.returncode}, want 1")
+        else:
+            if errors or r.returncode != 0:
+                problems.append(f"exit status {r.returncode}, stderr {r.stderr!r}")
+        if want_out is not None and r.stdout != want_out:
+            problems.append(f"stdout {r.stdout!r}, want {want_out!r}")
+        if name == "obs-fold unfolded":
+            if b"X-A: one" not in r.stdout or b"two" not in r.stdout.split(b"X-A:")[1].split(b"\r\n")[0]:
+                problems.append(f"folded header not unfolded: {r.stdout!r}")
+        if problems:
+            failed += 1
+            print(f"FAIL {name}: " + "; ".join(problems))
+        else:
+            passed += 1
+            print(f"ok   {name}")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
