@@ -31,7 +31,8 @@ const char usage[] =
     "      --connect-timeout MS    per address tried (default 10000)\n"
     "      --timeout MS            overall deadline of each request, retries included (default 120000)\n"
     "      --repeat N              send each request N times\n"
-    "      --interval MS|LO-HI     sleep MS between requests, or a random time in [LO, HI]\n"
+    "      --interval MS|LO-HI     sleep MS between requests, or a random time in [LO, HI];\n"
+    "                              a comma-separated list is used in turn (e.g. 150,300,450)\n"
     "      --request-ids           add a unique X-Request-Id to each request\n"
     "  -v, --verbose               log connection reuse, probes, retries and closes to stderr\n"
     "  -h, --help                  this text\n"
@@ -50,7 +51,7 @@ struct settings {
     long connect_timeout_ms = 10000;
     long timeout_ms = 120000;
     long repeat = 1;
-    long interval_lo = 0, interval_hi = 0;
+    std::vector<std::pair<long, long>> intervals; // [lo, hi] per gap, used in turn
     bool request_ids = false;
     bool verbose = false;
     std::vector<std::string> urls;
@@ -109,14 +110,23 @@ settings parse_args(int argc, char** argv) {
         else if (a == "--timeout") s.timeout_ms = number("--timeout", value(), 1);
         else if (a == "--repeat") s.repeat = number("--repeat", value(), 1);
         else if (a == "--interval") {
-            const std::string v = value();
-            const auto dash = v.find('-');
-            if (dash == std::string::npos) {
-                s.interval_lo = s.interval_hi = number("--interval", v.c_str(), 0);
-            } else {
-                s.interval_lo = number("--interval", v.substr(0, dash).c_str(), 0);
-                s.interval_hi = number("--interval", v.substr(dash + 1).c_str(), 0);
-                if (s.interval_hi < s.interval_lo) bad_usage("bad range for", "--interval");
+            const std::string list = value();
+            s.intervals.clear();
+            for (std::size_t from = 0; from <= list.size();) {
+                auto comma = list.find(',', from);
+                if (comma == std::string::npos) comma = list.size();
+                const std::string v = list.substr(from, comma - from);
+                const auto dash = v.find('-');
+                long lo, hi;
+                if (dash == std::string::npos) {
+                    lo = hi = number("--interval", v.c_str(), 0);
+                } else {
+                    lo = number("--interval", v.substr(0, dash).c_str(), 0);
+                    hi = number("--interval", v.substr(dash + 1).c_str(), 0);
+                    if (hi < lo) bad_usage("bad range for", "--interval");
+                }
+                s.intervals.emplace_back(lo, hi);
+                from = comma + 1;
             }
         } else if (a == "--request-ids") s.request_ids = true;
         else if (a == "-v" || a == "--verbose") s.verbose = true;
@@ -144,11 +154,14 @@ const char* kind_name(idem::event_kind k) {
     return "?";
 }
 
-// The one error line per failed request: `error: NAME: MESSAGE (METHOD URL, N attempts)`.
-void print_error(const idem::error& e, const std::string& method, const std::string& url) {
-    std::fprintf(stderr, "error: %s: %s (%s %s, %u attempt%s)%s\n",
+// The one error line per failed request:
+// `error: NAME: MESSAGE (METHOD URL[ ID], N attempts)[; the request may have been executed]`.
+void print_error(const idem::error& e, const std::string& method, const std::string& url,
+                 const std::string& id) {
+    std::fprintf(stderr, "error: %s: %s (%s %s%s%s, %u attempt%s)%s\n",
                  std::string(idem::to_string(e.code())).c_str(), e.message().c_str(),
-                 method.c_str(), url.c_str(), e.attempts(), e.attempts() == 1 ? "" : "s",
+                 method.c_str(), url.c_str(), id.empty() ? "" : " ", id.c_str(), e.attempts(),
+                 e.attempts() == 1 ? "" : "s",
                  e.may_have_executed() ? "; the request may have been executed" : "");
 }
 
@@ -194,13 +207,18 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     for (const auto& u : s.urls) {
         auto parsed = idem::parse_url(u);
         for (long k = 0; k < s.repeat; ++k) {
-            if (sent++ > 0 && s.interval_hi > 0) {
-                const long ms = s.interval_lo + long(rng() % unsigned(s.interval_hi - s.interval_lo + 1));
+            if (sent++ > 0 && !s.intervals.empty()) {
+                const auto& gap = s.intervals[std::size_t(sent - 2) % s.intervals.size()];
+                const long ms = gap.first + long(rng() % unsigned(gap.second - gap.first + 1));
                 std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+            }
+            if (s.request_ids) {
+                id = "fetch-" + std::to_string(::getpid()) + "-" + std::to_string(sent);
+                headers[id_slot].value = id;
             }
             if (!parsed) {
                 ++failed;
-                print_error(parsed.error(), s.method, u);
+                print_error(parsed.error(), s.method, u, id);
                 continue;
             }
             const std::string origin = parsed->authority;
@@ -209,17 +227,13 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
                 c.reset(new client_t(u, o, ka, idem::retry::idempotent{s.retries + 1}));
                 if (s.verbose) c->set_event_handler(&log_event, nullptr);
             }
-            if (s.request_ids) {
-                id = "fetch-" + std::to_string(::getpid()) + "-" + std::to_string(sent);
-                headers[id_slot].value = id;
-            }
             if (s.verbose)
                 std::fprintf(stderr, "> %s %s%s\n", s.method.c_str(), u.c_str(),
                              s.request_ids ? (" [" + id + "]").c_str() : "");
             auto res = c->send(idem::request{s.method, parsed->target, headers, s.data}, r);
             if (!res) {
                 ++failed;
-                print_error(res.error(), s.method, u);
+                print_error(res.error(), s.method, u, id);
                 continue;
             }
             if (s.verbose) std::fprintf(stderr, "< %d %.*s\n", r.status, int(r.reason().size()), r.reason().data());
