@@ -88,13 +88,13 @@ public:
 
     /// A connection idle for `idle_for` was found closed by the server (probe or failed reuse):
     /// the server's timeout is at most that. Settle a quarter below it, so the next request
-    /// does not race the same server again — but never below an age at which a reused
-    /// connection has already worked. A death younger than that is not the idle timeout (a
-    /// restart, a reset after a crash) and teaches nothing.
+    /// does not race the same server again. A death at less than half an idle age that has
+    /// already worked is not the idle timeout (a restart, a reset after a crash) and teaches
+    /// nothing. (Deaths near a proven age do teach: at the timeout itself, some reuses win
+    /// the race and some lose it.)
     void on_idle_close(std::chrono::nanoseconds idle_for) noexcept {
-        if (!learn_ || idle_for <= survived_) return;
-        auto lowered = idle_for - idle_for / 4;
-        if (lowered < survived_) lowered = survived_;
+        if (!learn_ || idle_for < survived_ / 2) return;
+        const auto lowered = idle_for - idle_for / 4;
         if (lowered < bound_) bound_ = lowered;
     }
 
