@@ -230,14 +230,11 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
             if (s.verbose)
                 std::fprintf(stderr, "> %s %s%s\n", s.method.c_str(), u.c_str(),
                              s.request_ids ? (" [" + id + "]").c_str() : "");
-            auto res = c->send(idem::request{s.method, parsed->target, headers, s.data}, r);
-            if (!res) {
-                ++failed;
-                print_error(res.error(), s.method, u, id);
-                continue;
-            }
-            if (s.verbose) std::fprintf(stderr, "< %d %.*s\n", r.status, int(r.reason().size()), r.reason().data());
-            if (s.include) {
+            const idem::request req{s.method, parsed->target, headers, s.data};
+            bool head_written = false;
+            auto write_head = [&] {
+                if (head_written || !s.include) return;
+                head_written = true;
                 std::fprintf(out, "HTTP/1.%d %d %.*s\r\n", r.version_minor, r.status,
                              int(r.reason().size()), r.reason().data());
                 for (std::size_t i = 0; i < r.header_count(); ++i) {
@@ -246,7 +243,22 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
                                  int(h.value.size()), h.value.data());
                 }
                 std::fputs("\r\n", out);
+            };
+            // To a file, bodies stream through a sink: memory stays bounded whatever their size.
+            // To stdout they are buffered, so a failed request prints no partial body.
+            auto res = s.output.empty()
+                           ? c->send(req, r)
+                           : c->send(req, r, [&](const char* p, std::size_t n) {
+                                 write_head();
+                                 return std::fwrite(p, 1, n, out) == n;
+                             });
+            if (!res) {
+                ++failed;
+                print_error(res.error(), s.method, u, id);
+                continue;
             }
+            if (s.verbose) std::fprintf(stderr, "< %d %.*s\n", r.status, int(r.reason().size()), r.reason().data());
+            write_head();
             std::fwrite(r.body.data(), 1, r.body.size(), out);
         }
     }

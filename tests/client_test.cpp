@@ -435,6 +435,56 @@ TEST_CASE("a reused response object keeps its buffers") {
     CHECK(s.connections() == 1);
 }
 
+TEST_CASE("a body sink streams the body with bounded memory") {
+    server_config cfg;
+    cfg.body = std::string(300000, 'b');
+    test_server s(cfg);
+    auto o = quick();
+    o.limits.max_body_bytes = 1000; // applies to buffered bodies only
+    idem::client c{s.url(), o};
+    idem::response out;
+    std::size_t total = 0, calls = 0;
+    auto r = c.send(idem::request{"GET", "/", {}, {}}, out, [&](const char* p, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i)
+            if (p[i] != 'b') return false;
+        total += n;
+        ++calls;
+        return true;
+    });
+    REQUIRE(r);
+    CHECK(out.status == 200);
+    CHECK(out.header("Content-Length") == "300000");
+    CHECK(out.body.empty());
+    CHECK(total == 300000);
+    CHECK(calls > 1);
+    CHECK(c.has_idle_connection());
+
+    // The same size buffered is over the limit.
+    auto buffered = c.get("/");
+    REQUIRE(!buffered);
+    CHECK(buffered.error() == errc::body_too_large);
+
+    // A sink that says stop ends the call, and the connection with it.
+    std::size_t seen = 0;
+    auto stopped = c.send(idem::request{"GET", "/", {}, {}}, out, [&](const char*, std::size_t n) {
+        seen += n;
+        return seen < 1000;
+    });
+    REQUIRE(!stopped);
+    CHECK(stopped.error() == errc::sink_aborted);
+    CHECK(stopped.error().attempts() == 1);
+    CHECK(!c.has_idle_connection());
+
+    // Chunked bodies reach the sink without their framing.
+    s.push(step{action::raw, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 0ms, false});
+    std::string got;
+    REQUIRE(c.send(idem::request{"GET", "/", {}, {}}, out, [&](const char* p, std::size_t n) {
+        got.append(p, n);
+        return true;
+    }));
+    CHECK(got == "abcde");
+}
+
 TEST_CASE("property: across every fault, a POST without Idempotency-Key runs at most once and GETs recover") {
     const action faults[] = {action::close_before_execute, action::rst_before_execute,
                              action::rst_after_execute, action::eof_after_execute,

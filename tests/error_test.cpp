@@ -15,7 +15,7 @@ const errc all_codes[] = {
     errc::connect_timeout, errc::connection_reset, errc::broken_pipe, errc::server_closed_idle,
     errc::unexpected_eof, errc::read_timeout, errc::write_timeout, errc::deadline_exceeded,
     errc::malformed_response, errc::header_too_large, errc::too_many_headers,
-    errc::body_too_large, errc::line_too_long, errc::system_error,
+    errc::body_too_large, errc::line_too_long, errc::sink_aborted, errc::system_error,
 };
 }
 

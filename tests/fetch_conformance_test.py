@@ -105,6 +105,24 @@ def main():
         else:
             passed += 1
             print(f"ok   {name}")
+    # -o FILE streams bodies to the file (through a sink); -i puts each head before its body.
+    import os, tempfile
+    server = RawServer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n")
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "out")
+        try:
+            r = subprocess.run([fetch, "-i", "-o", path, "--repeat", "2", f"http://127.0.0.1:{server.port}/"],
+                               capture_output=True, timeout=30)
+        finally:
+            server.stop()
+        content = open(path, "rb").read()
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        if r.returncode == 0 and r.stdout == b"" and content == (head + b"abcdef") * 2:
+            passed += 1
+            print("ok   -o FILE with -i")
+        else:
+            failed += 1
+            print(f"FAIL -o FILE with -i: exit {r.returncode}, stdout {r.stdout!r}, file {content!r}")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace idem {
@@ -111,7 +112,25 @@ public:
 
     /// Sends `r` and reads the answer into `out`, reusing out's buffers. The hot path: with
     /// a kept-alive connection and a warmed-up `out`, it allocates nothing.
-    result<void> send(const idem::request& r, response& out) {
+    result<void> send(const idem::request& r, response& out) { return send_to(r, out, {}); }
+
+    /// Like send, but streams the body: `sink(const char* data, std::size_t n)` is called as
+    /// bytes arrive (returning false stops with errc::sink_aborted) and out.body stays empty,
+    /// so memory stays bounded whatever the body's size; max_body_bytes does not apply. The
+    /// head (status, fields) is in `out` before the first call. A retry happens only before any
+    /// response byte, so the sink never sees two bodies.
+    template <class Sink> result<void> send(const idem::request& r, response& out, Sink&& sink) {
+        using sink_type = std::remove_reference_t<Sink>;
+        detail::body_sink s;
+        s.context = const_cast<void*>(static_cast<const void*>(&sink));
+        s.fn = [](void* ctx, const char* p, std::size_t n) -> bool {
+            return (*static_cast<sink_type*>(ctx))(p, n);
+        };
+        return send_to(r, out, s);
+    }
+
+private:
+    result<void> send_to(const idem::request& r, response& out, detail::body_sink sink) {
         if (init_error_ != errc{}) return init_error_;
         if (auto v = validate(r); !v) return v.error();
         const auto start = detail::now();
@@ -125,7 +144,7 @@ public:
         bool executed_earlier = false;
         for (unsigned attempt = 1;; ++attempt) {
             error e;
-            if (attempt_once(r, idempotent, out, deadline, e)) return {};
+            if (attempt_once(r, idempotent, out, deadline, sink, e)) return {};
             e.set_attempts(attempt).set_executed_earlier(executed_earlier);
             executed_earlier = e.may_have_executed();
             const failed_attempt f{e, idempotent, attempt};
@@ -138,6 +157,7 @@ public:
         }
     }
 
+public:
     KeepAlive& keep_alive_policy() noexcept { return ka_; }
     Retry& retry_policy() noexcept { return retry_; }
     const client_options& settings() const noexcept { return opts_; }
@@ -182,7 +202,7 @@ private:
 
     // One attempt. On failure fills `e` with the cause and the facts of how far it got.
     bool attempt_once(const idem::request& r, bool idempotent, response& out,
-                      std::chrono::nanoseconds deadline, error& e) {
+                      std::chrono::nanoseconds deadline, detail::body_sink sink, error& e) {
         bool reused = false;
         std::chrono::nanoseconds idle_for{0};
         const unsigned attempt = unsigned(stats_.retries) + 1;
@@ -217,7 +237,7 @@ private:
 
         bool started = false;
         std::size_t stray = 0;
-        const error re = read_response(r, out, deadline, reused, started, stray);
+        const error re = read_response(r, out, deadline, sink, reused, started, stray);
         if (re.code() != errc{}) {
             e = re;
             e.set_reused(reused).set_written(written::all).set_response_started(started);
@@ -266,9 +286,9 @@ private:
 
     // Reads the response into `out`. `stray` counts bytes that followed it.
     error read_response(const idem::request& r, response& out, std::chrono::nanoseconds deadline,
-                        bool reused, bool& started, std::size_t& stray) {
+                        detail::body_sink sink, bool reused, bool& started, std::size_t& stray) {
         if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
-        reader_.start(r.method, out, opts_.limits);
+        reader_.start(r.method, out, opts_.limits, sink);
         for (;;) {
             std::size_t got = 0;
             const error ge = conn_.receive(&rbuf_[0], rbuf_.size(), opts_.read_timeout, deadline, got);

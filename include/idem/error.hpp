@@ -35,6 +35,7 @@ enum class errc : int {
     too_many_headers = 32,
     body_too_large = 33,
     line_too_long = 34,
+    sink_aborted = 35,
     // anything else the system said; the error keeps errno
     system_error = 40,
 };
@@ -62,6 +63,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::too_many_headers: return "too_many_headers";
     case errc::body_too_large: return "body_too_large";
     case errc::line_too_long: return "line_too_long";
+    case errc::sink_aborted: return "sink_aborted";
     case errc::system_error: return "system_error";
     }
     return "unknown";
@@ -91,6 +93,7 @@ inline const char* describe(errc e) noexcept {
     case errc::too_many_headers: return "response has more header fields than the limit";
     case errc::body_too_large: return "response body exceeds the size limit";
     case errc::line_too_long: return "a response line (status, field or chunk size) exceeds the length limit";
+    case errc::sink_aborted: return "the body sink stopped the transfer";
     case errc::system_error: return "system error";
     }
     return "unknown idem error";
@@ -117,6 +120,7 @@ public:
         case errc::broken_pipe: return std::errc::broken_pipe;
         case errc::server_closed_idle: return std::errc::connection_aborted;
         case errc::malformed_response: return std::errc::bad_message;
+        case errc::sink_aborted: return std::errc::operation_canceled;
         case errc::body_too_large:
         case errc::line_too_long:
         case errc::header_too_large:

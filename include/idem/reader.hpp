@@ -12,13 +12,22 @@
 namespace idem {
 namespace detail {
 
+/// Where body bytes go when they are not buffered: `fn(context, data, size)` returns false to
+/// stop reading (errc::sink_aborted).
+struct body_sink {
+    bool (*fn)(void* context, const char* data, std::size_t size) = nullptr;
+    void* context = nullptr;
+};
+
 class response_reader {
 public:
-    /// Starts reading the response to a request with `method` into `out` (cleared).
-    void start(std::string_view method, response& out, const limits& lim) {
+    /// Starts reading the response to a request with `method` into `out` (cleared). With a
+    /// sink, body bytes go to it as they arrive and out.body stays empty.
+    void start(std::string_view method, response& out, const limits& lim, body_sink sink = {}) {
         method_ = method;
         out_ = &out;
         lim_ = &lim;
+        sink_ = sink;
         out.clear();
         pending_.clear();
         head_.reset();
@@ -47,9 +56,10 @@ public:
             if (is_interim(out_->status)) continue;
             if (const errc fe = decide_framing(*out_, method_, framing_); fe != errc{})
                 return fail(fe);
-            if (framing_.kind == body_kind::length && framing_.length > lim_->max_body_bytes)
-                return fail(errc::body_too_large);
-            if (framing_.kind == body_kind::length) out_->body.reserve(framing_.length);
+            if (!sink_.fn && framing_.kind == body_kind::length) {
+                if (framing_.length > lim_->max_body_bytes) return fail(errc::body_too_large);
+                out_->body.reserve(framing_.length);
+            }
             decoder_.start(framing_, lim_->max_head_bytes, lim_->max_line_bytes);
             head_done_ = true;
             // By construction the rest of pending_ came in this feed: earlier feeds held no
@@ -90,6 +100,14 @@ private:
     }
 
     parse_step body(const char* p, std::size_t n) {
+        if (sink_.fn) {
+            const body_sink sink = sink_;
+            auto st = decoder_.feed(p, n, [sink](const char* d, std::size_t k) {
+                return sink.fn(sink.context, d, k);
+            });
+            if (st.failed && st.err == errc::body_too_large) st.err = errc::sink_aborted;
+            return st;
+        }
         response& out = *out_;
         const std::size_t max = lim_->max_body_bytes;
         return decoder_.feed(p, n, [&out, max](const char* d, std::size_t k) {
@@ -101,6 +119,7 @@ private:
 
     std::string_view method_;
     response* out_ = nullptr;
+    body_sink sink_;
     const limits* lim_ = nullptr;
     std::string pending_; // an incomplete head, kept across feeds
     head_parser head_;

@@ -46,6 +46,7 @@ constexpr bool retry_is_safe(const failed_attempt& f, retry_rules rules = {}) no
     case errc::too_many_headers:
     case errc::body_too_large:
     case errc::line_too_long:
+    case errc::sink_aborted:
     case errc::deadline_exceeded: return false;
     default: break;
     }

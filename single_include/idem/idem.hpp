@@ -52,6 +52,7 @@ enum class errc : int {
     too_many_headers = 32,
     body_too_large = 33,
     line_too_long = 34,
+    sink_aborted = 35,
     // anything else the system said; the error keeps errno
     system_error = 40,
 };
@@ -79,6 +80,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::too_many_headers: return "too_many_headers";
     case errc::body_too_large: return "body_too_large";
     case errc::line_too_long: return "line_too_long";
+    case errc::sink_aborted: return "sink_aborted";
     case errc::system_error: return "system_error";
     }
     return "unknown";
@@ -108,6 +110,7 @@ inline const char* describe(errc e) noexcept {
     case errc::too_many_headers: return "response has more header fields than the limit";
     case errc::body_too_large: return "response body exceeds the size limit";
     case errc::line_too_long: return "a response line (status, field or chunk size) exceeds the length limit";
+    case errc::sink_aborted: return "the body sink stopped the transfer";
     case errc::system_error: return "system error";
     }
     return "unknown idem error";
@@ -134,6 +137,7 @@ public:
         case errc::broken_pipe: return std::errc::broken_pipe;
         case errc::server_closed_idle: return std::errc::connection_aborted;
         case errc::malformed_response: return std::errc::bad_message;
+        case errc::sink_aborted: return std::errc::operation_canceled;
         case errc::body_too_large:
         case errc::line_too_long:
         case errc::header_too_large:
@@ -1215,13 +1219,22 @@ private:
 namespace idem {
 namespace detail {
 
+/// Where body bytes go when they are not buffered: `fn(context, data, size)` returns false to
+/// stop reading (errc::sink_aborted).
+struct body_sink {
+    bool (*fn)(void* context, const char* data, std::size_t size) = nullptr;
+    void* context = nullptr;
+};
+
 class response_reader {
 public:
-    /// Starts reading the response to a request with `method` into `out` (cleared).
-    void start(std::string_view method, response& out, const limits& lim) {
+    /// Starts reading the response to a request with `method` into `out` (cleared). With a
+    /// sink, body bytes go to it as they arrive and out.body stays empty.
+    void start(std::string_view method, response& out, const limits& lim, body_sink sink = {}) {
         method_ = method;
         out_ = &out;
         lim_ = &lim;
+        sink_ = sink;
         out.clear();
         pending_.clear();
         head_.reset();
@@ -1250,9 +1263,10 @@ public:
             if (is_interim(out_->status)) continue;
             if (const errc fe = decide_framing(*out_, method_, framing_); fe != errc{})
                 return fail(fe);
-            if (framing_.kind == body_kind::length && framing_.length > lim_->max_body_bytes)
-                return fail(errc::body_too_large);
-            if (framing_.kind == body_kind::length) out_->body.reserve(framing_.length);
+            if (!sink_.fn && framing_.kind == body_kind::length) {
+                if (framing_.length > lim_->max_body_bytes) return fail(errc::body_too_large);
+                out_->body.reserve(framing_.length);
+            }
             decoder_.start(framing_, lim_->max_head_bytes, lim_->max_line_bytes);
             head_done_ = true;
             // By construction the rest of pending_ came in this feed: earlier feeds held no
@@ -1293,6 +1307,14 @@ private:
     }
 
     parse_step body(const char* p, std::size_t n) {
+        if (sink_.fn) {
+            const body_sink sink = sink_;
+            auto st = decoder_.feed(p, n, [sink](const char* d, std::size_t k) {
+                return sink.fn(sink.context, d, k);
+            });
+            if (st.failed && st.err == errc::body_too_large) st.err = errc::sink_aborted;
+            return st;
+        }
         response& out = *out_;
         const std::size_t max = lim_->max_body_bytes;
         return decoder_.feed(p, n, [&out, max](const char* d, std::size_t k) {
@@ -1304,6 +1326,7 @@ private:
 
     std::string_view method_;
     response* out_ = nullptr;
+    body_sink sink_;
     const limits* lim_ = nullptr;
     std::string pending_; // an incomplete head, kept across feeds
     head_parser head_;
@@ -1485,6 +1508,7 @@ constexpr bool retry_is_safe(const failed_attempt& f, retry_rules rules = {}) no
     case errc::too_many_headers:
     case errc::body_too_large:
     case errc::line_too_long:
+    case errc::sink_aborted:
     case errc::deadline_exceeded: return false;
     default: break;
     }
@@ -2090,7 +2114,25 @@ public:
 
     /// Sends `r` and reads the answer into `out`, reusing out's buffers. The hot path: with
     /// a kept-alive connection and a warmed-up `out`, it allocates nothing.
-    result<void> send(const idem::request& r, response& out) {
+    result<void> send(const idem::request& r, response& out) { return send_to(r, out, {}); }
+
+    /// Like send, but streams the body: `sink(const char* data, std::size_t n)` is called as
+    /// bytes arrive (returning false stops with errc::sink_aborted) and out.body stays empty,
+    /// so memory stays bounded whatever the body's size; max_body_bytes does not apply. The
+    /// head (status, fields) is in `out` before the first call. A retry happens only before any
+    /// response byte, so the sink never sees two bodies.
+    template <class Sink> result<void> send(const idem::request& r, response& out, Sink&& sink) {
+        using sink_type = std::remove_reference_t<Sink>;
+        detail::body_sink s;
+        s.context = const_cast<void*>(static_cast<const void*>(&sink));
+        s.fn = [](void* ctx, const char* p, std::size_t n) -> bool {
+            return (*static_cast<sink_type*>(ctx))(p, n);
+        };
+        return send_to(r, out, s);
+    }
+
+private:
+    result<void> send_to(const idem::request& r, response& out, detail::body_sink sink) {
         if (init_error_ != errc{}) return init_error_;
         if (auto v = validate(r); !v) return v.error();
         const auto start = detail::now();
@@ -2104,7 +2146,7 @@ public:
         bool executed_earlier = false;
         for (unsigned attempt = 1;; ++attempt) {
             error e;
-            if (attempt_once(r, idempotent, out, deadline, e)) return {};
+            if (attempt_once(r, idempotent, out, deadline, sink, e)) return {};
             e.set_attempts(attempt).set_executed_earlier(executed_earlier);
             executed_earlier = e.may_have_executed();
             const failed_attempt f{e, idempotent, attempt};
@@ -2117,6 +2159,7 @@ public:
         }
     }
 
+public:
     KeepAlive& keep_alive_policy() noexcept { return ka_; }
     Retry& retry_policy() noexcept { return retry_; }
     const client_options& settings() const noexcept { return opts_; }
@@ -2161,7 +2204,7 @@ private:
 
     // One attempt. On failure fills `e` with the cause and the facts of how far it got.
     bool attempt_once(const idem::request& r, bool idempotent, response& out,
-                      std::chrono::nanoseconds deadline, error& e) {
+                      std::chrono::nanoseconds deadline, detail::body_sink sink, error& e) {
         bool reused = false;
         std::chrono::nanoseconds idle_for{0};
         const unsigned attempt = unsigned(stats_.retries) + 1;
@@ -2196,7 +2239,7 @@ private:
 
         bool started = false;
         std::size_t stray = 0;
-        const error re = read_response(r, out, deadline, reused, started, stray);
+        const error re = read_response(r, out, deadline, sink, reused, started, stray);
         if (re.code() != errc{}) {
             e = re;
             e.set_reused(reused).set_written(written::all).set_response_started(started);
@@ -2245,9 +2288,9 @@ private:
 
     // Reads the response into `out`. `stray` counts bytes that followed it.
     error read_response(const idem::request& r, response& out, std::chrono::nanoseconds deadline,
-                        bool reused, bool& started, std::size_t& stray) {
+                        detail::body_sink sink, bool reused, bool& started, std::size_t& stray) {
         if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
-        reader_.start(r.method, out, opts_.limits);
+        reader_.start(r.method, out, opts_.limits, sink);
         for (;;) {
             std::size_t got = 0;
             const error ge = conn_.receive(&rbuf_[0], rbuf_.size(), opts_.read_timeout, deadline, got);
