@@ -255,7 +255,7 @@ private:
         if (keep) {
             idle_since_ = detail::now();
             ++exchanges_;
-            if (auto ka = out.header("Keep-Alive"); !ka.empty()) {
+            if (auto ka = detail::field_value(out, detail::field_kind::keep_alive); !ka.empty()) {
                 hint_ = detail::parse_keep_alive(ka);
                 if (max_first_ < 0) max_first_ = hint_.max;
             }

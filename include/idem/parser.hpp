@@ -81,24 +81,36 @@ private:
         return 0;
     }
 
-    static bool is_ctl_in_value(char c) noexcept {
-        const auto u = static_cast<unsigned char>(c);
-        return (u < 0x20 && c != '\t') || u == 0x7f;
+    static bool is_ctl_in_value(char c) noexcept { return !is_field_value_char(c); }
+
+    // Recognises the fields idem reads itself, so later lookups need no string compares.
+    static field_kind classify(const char* name, std::size_t len) noexcept {
+        switch (len) {
+        case 10:
+            if (iequals({name, len}, "connection")) return field_kind::connection;
+            if (iequals({name, len}, "keep-alive")) return field_kind::keep_alive;
+            return field_kind::other;
+        case 14: return iequals({name, len}, "content-length") ? field_kind::content_length : field_kind::other;
+        case 17:
+            return iequals({name, len}, "transfer-encoding") ? field_kind::transfer_encoding
+                                                              : field_kind::other;
+        default: return field_kind::other;
+        }
     }
 
+    // One pass over the head: each byte is looked at once.
     static errc parse_head(response& r, const limits& lim) {
         std::string& h = r.head_;
-        const std::size_t n = h.size();
-        std::size_t pos = 0;
-        for (std::size_t from = 0, nl; (nl = h.find('\n', from)) != std::string::npos; from = nl + 1)
-            if (nl - from > lim.max_line_bytes) return errc::line_too_long;
-        auto line_end = [&](std::size_t from) { return h.find('\n', from); };
+        char* const base = &h[0];
+        const char* const end = base + h.size();
 
         // status-line = HTTP-version SP status-code SP [ reason-phrase ]  (RFC 9112 §4)
-        std::size_t le = line_end(0);
-        std::size_t ll = (le > 0 && h[le - 1] == '\r') ? le - 1 : le;
-        std::string_view line(h.data(), ll);
-        if (line.size() < 12 || line.compare(0, 5, "HTTP/") != 0 || !is_digit(line[5]) ||
+        const char* le = static_cast<const char*>(std::memchr(base, '\n', h.size()));
+        const char* ll = (le > base && le[-1] == '\r') ? le - 1 : le;
+        const std::size_t len = std::size_t(ll - base);
+        if (std::size_t(le - base) > lim.max_line_bytes) return errc::line_too_long;
+        const char* line = base;
+        if (len < 12 || std::memcmp(line, "HTTP/", 5) != 0 || !is_digit(line[5]) ||
             line[6] != '.' || !is_digit(line[7]) || line[8] != ' ')
             return errc::malformed_response;
         // Only major version 1 is HTTP/1.x; a higher minor is read as 1.1 (RFC 9110 §2.5).
@@ -109,55 +121,59 @@ private:
         // RFC 9110 §15: any three digits. Codes outside 100..599 are invalid, and a client
         // SHOULD process them as 5xx: they keep their value, have a body, and are final.
         r.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-        if (line.size() > 12) {
+        if (len > 12) {
             if (line[12] != ' ') return errc::malformed_response;
-            for (std::size_t i = 13; i < line.size(); ++i)
+            for (std::size_t i = 13; i < len; ++i)
                 if (is_ctl_in_value(line[i])) return errc::malformed_response;
-            r.reason_ = {13, std::uint32_t(line.size() - 13)};
+            r.reason_ = {13, std::uint32_t(len - 13)};
         } else {
             r.reason_ = {12, 0};
         }
-        pos = le + 1;
 
         // field-line = field-name ":" OWS field-value OWS  (RFC 9112 §5)
-        while (pos < n) {
-            le = line_end(pos);
-            ll = (le > pos && h[le - 1] == '\r') ? le - 1 : le;
-            if (ll == pos) break; // the blank line
-            if (h[pos] == ' ' || h[pos] == '\t') {
+        const char* p = le + 1;
+        while (p < end) {
+            const char* const start = p;
+            if (*p == '\r' || *p == '\n') break; // the blank line
+            if (*p == ' ' || *p == '\t') {
                 // obs-fold (RFC 9112 §5.2): replace the line break with spaces and extend the
                 // previous value. A fold before any field has nothing to continue.
                 if (r.fields_.empty()) return errc::malformed_response;
+                while (p < end && is_field_value_char(*p)) ++p;
+                if (*p == '\r') ++p;
+                if (*p != '\n') return errc::malformed_response; // NUL, bare CR, controls
+                if (std::size_t(p - start) > lim.max_line_bytes) return errc::line_too_long;
+                const char* e = (p[-1] == '\r') ? p - 1 : p;
+                while (e > start && (e[-1] == ' ' || e[-1] == '\t')) --e;
                 auto& v = r.fields_.back().value;
-                for (std::size_t i = v.off + v.len; i < pos; ++i) h[i] = ' ';
-                std::size_t e = ll;
-                while (e > pos && (h[e - 1] == ' ' || h[e - 1] == '\t')) --e;
-                for (std::size_t i = pos; i < e; ++i)
-                    if (is_ctl_in_value(h[i])) return errc::malformed_response;
+                const std::size_t from = v.off + v.len;
+                for (std::size_t i = from; i < std::size_t(start - base); ++i) base[i] = ' ';
                 if (v.len == 0) {
-                    std::size_t s = pos;
-                    while (s < e && (h[s] == ' ' || h[s] == '\t')) ++s;
-                    v.off = std::uint32_t(s);
+                    const char* s = start;
+                    while (s < e && (*s == ' ' || *s == '\t')) ++s;
+                    v.off = std::uint32_t(s - base);
                 }
-                if (e > v.off) v.len = std::uint32_t(e - v.off);
-                pos = le + 1;
+                if (std::size_t(e - base) > v.off) v.len = std::uint32_t(std::size_t(e - base) - v.off);
+                ++p;
                 continue;
             }
-            const std::size_t colon = h.find(':', pos);
-            if (colon == std::string::npos || colon >= ll) return errc::malformed_response;
             // No whitespace between name and colon (RFC 9112 §5.1): it is a smuggling vector.
-            for (std::size_t i = pos; i < colon; ++i)
-                if (!is_tchar(h[i])) return errc::malformed_response;
-            if (colon == pos) return errc::malformed_response;
-            std::size_t vs = colon + 1, ve = ll;
-            while (vs < ve && (h[vs] == ' ' || h[vs] == '\t')) ++vs;
-            while (ve > vs && (h[ve - 1] == ' ' || h[ve - 1] == '\t')) --ve;
-            for (std::size_t i = vs; i < ve; ++i)
-                if (is_ctl_in_value(h[i])) return errc::malformed_response;
+            while (is_tchar(*p)) ++p;
+            if (*p != ':' || p == start) return errc::malformed_response;
+            const char* const colon = p++;
+            while (*p == ' ' || *p == '\t') ++p;
+            const char* const vs = p;
+            while (is_field_value_char(*p)) ++p;
+            const char* ve = p;
+            if (*p == '\r') ++p;
+            if (*p != '\n') return errc::malformed_response; // NUL, bare CR, controls
+            if (std::size_t(p - start) > lim.max_line_bytes) return errc::line_too_long;
+            while (ve > vs && (ve[-1] == ' ' || ve[-1] == '\t')) --ve;
             if (r.fields_.size() == lim.max_headers) return errc::too_many_headers;
-            r.fields_.push_back({{std::uint32_t(pos), std::uint32_t(colon - pos)},
-                                 {std::uint32_t(vs), std::uint32_t(ve - vs)}});
-            pos = le + 1;
+            r.fields_.push_back({{std::uint32_t(start - base), std::uint32_t(colon - start)},
+                                 {std::uint32_t(vs - base), std::uint32_t(ve - vs)},
+                                 classify(start, std::size_t(colon - start))});
+            ++p;
         }
         return errc{};
     }
@@ -207,20 +223,20 @@ inline errc decide_framing(const response& r, std::string_view method, framing& 
 
     bool has_te = false, chunked_last = false, has_cl = false;
     std::size_t cl = 0;
-    for (std::size_t i = 0; i < r.header_count(); ++i) {
-        const auto h = r.header_at(i);
-        if (iequals(h.name, "Transfer-Encoding")) {
+    for (std::size_t i = 0, n = fields_of::count(r); i < n; ++i) {
+        const field_kind k = fields_of::kind(r, i);
+        if (k == field_kind::transfer_encoding) {
             has_te = true;
             // Only the last coding matters; "chunked" must be a whole token (§7, §6.3 rule 4).
-            auto v = h.value;
+            const auto v = fields_of::value(r, i);
             const auto comma = v.rfind(',');
             auto last = comma == std::string_view::npos ? v : v.substr(comma + 1);
             last = trim_ows(last);
             if (!last.empty()) chunked_last = iequals(last, "chunked");
-        } else if (iequals(h.name, "Content-Length")) {
+        } else if (k == field_kind::content_length) {
             std::size_t n = 0;
             // §6.3 rule 5: an invalid or conflicting Content-Length is unrecoverable.
-            if (!parse_content_length(h.value, n)) return errc::malformed_response;
+            if (!parse_content_length(fields_of::value(r, i), n)) return errc::malformed_response;
             if (has_cl && n != cl) return errc::malformed_response;
             has_cl = true;
             cl = n;
@@ -254,11 +270,22 @@ inline errc decide_framing(const response& r, std::string_view method, framing& 
 /// Whether the connection may carry another request after this response (RFC 9112 §9.3).
 inline bool response_allows_reuse(const response& r, const framing& f) noexcept {
     if (f.must_close) return false;
-    const auto conn = r.header("Connection");
-    if (list_has_token(conn, "close")) return false;
+    bool keep_alive = false;
+    for (std::size_t i = 0, n = fields_of::count(r); i < n; ++i) {
+        if (fields_of::kind(r, i) != field_kind::connection) continue;
+        const auto v = fields_of::value(r, i);
+        if (list_has_token(v, "close")) return false;
+        keep_alive = keep_alive || (r.version_minor == 0 && list_has_token(v, "keep-alive"));
+    }
     // HTTP/1.0 persists only when the server says keep-alive (RFC 9112 §9.3, Appendix C.2.2).
-    if (r.version_minor == 0) return list_has_token(conn, "keep-alive");
-    return true;
+    return r.version_minor != 0 || keep_alive;
+}
+
+/// The value of the first field of kind `k`, or an empty view.
+inline std::string_view field_value(const response& r, field_kind k) noexcept {
+    for (std::size_t i = 0, n = fields_of::count(r); i < n; ++i)
+        if (fields_of::kind(r, i) == k) return fields_of::value(r, i);
+    return {};
 }
 
 /// The server's Keep-Alive hint ("timeout=N, max=M"); -1 for a parameter it did not give.

@@ -42,10 +42,15 @@ public:
         parse_step st;
         if (n != 0) started_ = true;
         if (head_done_) return body(p, n);
-        pending_.append(p, n);
+        // Parse in place when no partial head is waiting (the usual case: a whole head in one
+        // read); otherwise continue the head kept from earlier feeds.
+        const bool direct = pending_.empty();
+        if (!direct) pending_.append(p, n);
+        const char* buf = direct ? p : pending_.data();
+        const std::size_t size = direct ? n : pending_.size();
         std::size_t off = 0;
         for (;;) {
-            const auto hs = head_.parse(pending_.data() + off, pending_.size() - off, *out_, *lim_);
+            const auto hs = head_.parse(buf + off, size - off, *out_, *lim_);
             if (hs.failed) return hs;
             if (!hs.done) break;
             off += hs.consumed;
@@ -62,16 +67,19 @@ public:
             }
             decoder_.start(framing_, lim_->max_head_bytes, lim_->max_line_bytes);
             head_done_ = true;
-            // By construction the rest of pending_ came in this feed: earlier feeds held no
+            // By construction the rest of the buffer came in this feed: earlier feeds held no
             // complete head. It is the start of the body.
-            const std::size_t rest = pending_.size() - off;
-            st = body(pending_.data() + off, rest);
+            const std::size_t rest = size - off;
+            st = body(buf + off, rest);
             pending_.clear();
             if (st.failed) return st;
             st.consumed = n - (rest - st.consumed);
             return st;
         }
-        if (off != 0) pending_.erase(0, off);
+        // An incomplete head waits in pending_; offsets the head parser has scanned stay valid
+        // because pending_ holds the same bytes from the same start.
+        if (direct) pending_.assign(p + off, n - off);
+        else if (off != 0) pending_.erase(0, off);
         st.consumed = n;
         return st;
     }

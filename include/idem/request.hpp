@@ -49,11 +49,34 @@ struct request {
 namespace detail {
 
 // tchar (RFC 9110 §5.6.2): the characters of a method or field name.
-constexpr bool is_tchar(char c) noexcept {
+constexpr bool tchar_slow(char c) noexcept {
     return is_alpha(c) || is_digit(c) || c == '!' || c == '#' || c == '$' || c == '%' ||
            c == '&' || c == '\'' || c == '*' || c == '+' || c == '-' || c == '.' || c == '^' ||
            c == '_' || c == '`' || c == '|' || c == '~';
 }
+
+// A 256-entry answer per byte, so hot loops test a character with one load.
+struct char_class {
+    bool yes[256] = {};
+    constexpr bool operator()(char c) const noexcept { return yes[static_cast<unsigned char>(c)]; }
+};
+
+constexpr char_class make_tchar_class() noexcept {
+    char_class t{};
+    for (int i = 0; i < 256; ++i) t.yes[i] = tchar_slow(static_cast<char>(i));
+    return t;
+}
+
+// field-vchar, SP and HTAB (RFC 9110 §5.5): everything but the controls NUL..US (HTAB aside)
+// and DEL; obs-text (0x80..0xff) is allowed.
+constexpr char_class make_field_value_class() noexcept {
+    char_class t{};
+    for (int i = 0; i < 256; ++i) t.yes[i] = (i >= 0x20 && i != 0x7f) || i == '\t';
+    return t;
+}
+
+inline constexpr char_class is_tchar = make_tchar_class();
+inline constexpr char_class is_field_value_char = make_field_value_class();
 
 constexpr bool is_token(std::string_view s) noexcept {
     if (s.empty()) return false;
@@ -65,10 +88,8 @@ constexpr bool is_token(std::string_view s) noexcept {
 // field-value (RFC 9110 §5.5): no CTL but HTAB. CR, LF and NUL are how header injection
 // and request smuggling start, so they never reach the wire.
 constexpr bool is_field_value(std::string_view s) noexcept {
-    for (char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        if ((u < 0x20 && c != '\t') || u == 0x7f) return false;
-    }
+    for (char c : s)
+        if (!is_field_value_char(c)) return false;
     return true;
 }
 

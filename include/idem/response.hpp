@@ -14,7 +14,11 @@ namespace idem {
 class response;
 namespace detail {
 class head_parser;
-}
+struct fields_of;
+
+/// The fields idem itself reads, recognised once while parsing.
+enum class field_kind : unsigned char { other, content_length, transfer_encoding, connection, keep_alive };
+} // namespace detail
 
 /// A received response. Reusable: pass the same object to basic_client::send and the head and
 /// body buffers keep their capacity, so a steady loop stops allocating.
@@ -56,11 +60,13 @@ public:
 
 private:
     friend class detail::head_parser;
+    friend struct detail::fields_of;
     struct span {
         std::uint32_t off = 0, len = 0;
     };
     struct field {
         span name, value;
+        detail::field_kind kind;
     };
     std::string_view view(span s) const noexcept { return {head_.data() + s.off, s.len}; }
 
@@ -68,6 +74,17 @@ private:
     std::vector<field> fields_;
     span reason_;
 };
+
+namespace detail {
+/// The parser's view of a response's fields, by kind.
+struct fields_of {
+    static std::size_t count(const response& r) noexcept { return r.fields_.size(); }
+    static field_kind kind(const response& r, std::size_t i) noexcept { return r.fields_[i].kind; }
+    static std::string_view value(const response& r, std::size_t i) noexcept {
+        return r.view(r.fields_[i].value);
+    }
+};
+} // namespace detail
 
 } // namespace idem
 

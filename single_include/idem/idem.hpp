@@ -502,11 +502,34 @@ struct request {
 namespace detail {
 
 // tchar (RFC 9110 §5.6.2): the characters of a method or field name.
-constexpr bool is_tchar(char c) noexcept {
+constexpr bool tchar_slow(char c) noexcept {
     return is_alpha(c) || is_digit(c) || c == '!' || c == '#' || c == '$' || c == '%' ||
            c == '&' || c == '\'' || c == '*' || c == '+' || c == '-' || c == '.' || c == '^' ||
            c == '_' || c == '`' || c == '|' || c == '~';
 }
+
+// A 256-entry answer per byte, so hot loops test a character with one load.
+struct char_class {
+    bool yes[256] = {};
+    constexpr bool operator()(char c) const noexcept { return yes[static_cast<unsigned char>(c)]; }
+};
+
+constexpr char_class make_tchar_class() noexcept {
+    char_class t{};
+    for (int i = 0; i < 256; ++i) t.yes[i] = tchar_slow(static_cast<char>(i));
+    return t;
+}
+
+// field-vchar, SP and HTAB (RFC 9110 §5.5): everything but the controls NUL..US (HTAB aside)
+// and DEL; obs-text (0x80..0xff) is allowed.
+constexpr char_class make_field_value_class() noexcept {
+    char_class t{};
+    for (int i = 0; i < 256; ++i) t.yes[i] = (i >= 0x20 && i != 0x7f) || i == '\t';
+    return t;
+}
+
+inline constexpr char_class is_tchar = make_tchar_class();
+inline constexpr char_class is_field_value_char = make_field_value_class();
 
 constexpr bool is_token(std::string_view s) noexcept {
     if (s.empty()) return false;
@@ -518,10 +541,8 @@ constexpr bool is_token(std::string_view s) noexcept {
 // field-value (RFC 9110 §5.5): no CTL but HTAB. CR, LF and NUL are how header injection
 // and request smuggling start, so they never reach the wire.
 constexpr bool is_field_value(std::string_view s) noexcept {
-    for (char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        if ((u < 0x20 && c != '\t') || u == 0x7f) return false;
-    }
+    for (char c : s)
+        if (!is_field_value_char(c)) return false;
     return true;
 }
 
@@ -652,7 +673,11 @@ namespace idem {
 class response;
 namespace detail {
 class head_parser;
-}
+struct fields_of;
+
+/// The fields idem itself reads, recognised once while parsing.
+enum class field_kind : unsigned char { other, content_length, transfer_encoding, connection, keep_alive };
+} // namespace detail
 
 /// A received response. Reusable: pass the same object to basic_client::send and the head and
 /// body buffers keep their capacity, so a steady loop stops allocating.
@@ -694,11 +719,13 @@ public:
 
 private:
     friend class detail::head_parser;
+    friend struct detail::fields_of;
     struct span {
         std::uint32_t off = 0, len = 0;
     };
     struct field {
         span name, value;
+        detail::field_kind kind;
     };
     std::string_view view(span s) const noexcept { return {head_.data() + s.off, s.len}; }
 
@@ -706,6 +733,17 @@ private:
     std::vector<field> fields_;
     span reason_;
 };
+
+namespace detail {
+/// The parser's view of a response's fields, by kind.
+struct fields_of {
+    static std::size_t count(const response& r) noexcept { return r.fields_.size(); }
+    static field_kind kind(const response& r, std::size_t i) noexcept { return r.fields_[i].kind; }
+    static std::string_view value(const response& r, std::size_t i) noexcept {
+        return r.view(r.fields_[i].value);
+    }
+};
+} // namespace detail
 
 } // namespace idem
 
@@ -790,24 +828,36 @@ private:
         return 0;
     }
 
-    static bool is_ctl_in_value(char c) noexcept {
-        const auto u = static_cast<unsigned char>(c);
-        return (u < 0x20 && c != '\t') || u == 0x7f;
+    static bool is_ctl_in_value(char c) noexcept { return !is_field_value_char(c); }
+
+    // Recognises the fields idem reads itself, so later lookups need no string compares.
+    static field_kind classify(const char* name, std::size_t len) noexcept {
+        switch (len) {
+        case 10:
+            if (iequals({name, len}, "connection")) return field_kind::connection;
+            if (iequals({name, len}, "keep-alive")) return field_kind::keep_alive;
+            return field_kind::other;
+        case 14: return iequals({name, len}, "content-length") ? field_kind::content_length : field_kind::other;
+        case 17:
+            return iequals({name, len}, "transfer-encoding") ? field_kind::transfer_encoding
+                                                              : field_kind::other;
+        default: return field_kind::other;
+        }
     }
 
+    // One pass over the head: each byte is looked at once.
     static errc parse_head(response& r, const limits& lim) {
         std::string& h = r.head_;
-        const std::size_t n = h.size();
-        std::size_t pos = 0;
-        for (std::size_t from = 0, nl; (nl = h.find('\n', from)) != std::string::npos; from = nl + 1)
-            if (nl - from > lim.max_line_bytes) return errc::line_too_long;
-        auto line_end = [&](std::size_t from) { return h.find('\n', from); };
+        char* const base = &h[0];
+        const char* const end = base + h.size();
 
         // status-line = HTTP-version SP status-code SP [ reason-phrase ]  (RFC 9112 §4)
-        std::size_t le = line_end(0);
-        std::size_t ll = (le > 0 && h[le - 1] == '\r') ? le - 1 : le;
-        std::string_view line(h.data(), ll);
-        if (line.size() < 12 || line.compare(0, 5, "HTTP/") != 0 || !is_digit(line[5]) ||
+        const char* le = static_cast<const char*>(std::memchr(base, '\n', h.size()));
+        const char* ll = (le > base && le[-1] == '\r') ? le - 1 : le;
+        const std::size_t len = std::size_t(ll - base);
+        if (std::size_t(le - base) > lim.max_line_bytes) return errc::line_too_long;
+        const char* line = base;
+        if (len < 12 || std::memcmp(line, "HTTP/", 5) != 0 || !is_digit(line[5]) ||
             line[6] != '.' || !is_digit(line[7]) || line[8] != ' ')
             return errc::malformed_response;
         // Only major version 1 is HTTP/1.x; a higher minor is read as 1.1 (RFC 9110 §2.5).
@@ -818,55 +868,59 @@ private:
         // RFC 9110 §15: any three digits. Codes outside 100..599 are invalid, and a client
         // SHOULD process them as 5xx: they keep their value, have a body, and are final.
         r.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-        if (line.size() > 12) {
+        if (len > 12) {
             if (line[12] != ' ') return errc::malformed_response;
-            for (std::size_t i = 13; i < line.size(); ++i)
+            for (std::size_t i = 13; i < len; ++i)
                 if (is_ctl_in_value(line[i])) return errc::malformed_response;
-            r.reason_ = {13, std::uint32_t(line.size() - 13)};
+            r.reason_ = {13, std::uint32_t(len - 13)};
         } else {
             r.reason_ = {12, 0};
         }
-        pos = le + 1;
 
         // field-line = field-name ":" OWS field-value OWS  (RFC 9112 §5)
-        while (pos < n) {
-            le = line_end(pos);
-            ll = (le > pos && h[le - 1] == '\r') ? le - 1 : le;
-            if (ll == pos) break; // the blank line
-            if (h[pos] == ' ' || h[pos] == '\t') {
+        const char* p = le + 1;
+        while (p < end) {
+            const char* const start = p;
+            if (*p == '\r' || *p == '\n') break; // the blank line
+            if (*p == ' ' || *p == '\t') {
                 // obs-fold (RFC 9112 §5.2): replace the line break with spaces and extend the
                 // previous value. A fold before any field has nothing to continue.
                 if (r.fields_.empty()) return errc::malformed_response;
+                while (p < end && is_field_value_char(*p)) ++p;
+                if (*p == '\r') ++p;
+                if (*p != '\n') return errc::malformed_response; // NUL, bare CR, controls
+                if (std::size_t(p - start) > lim.max_line_bytes) return errc::line_too_long;
+                const char* e = (p[-1] == '\r') ? p - 1 : p;
+                while (e > start && (e[-1] == ' ' || e[-1] == '\t')) --e;
                 auto& v = r.fields_.back().value;
-                for (std::size_t i = v.off + v.len; i < pos; ++i) h[i] = ' ';
-                std::size_t e = ll;
-                while (e > pos && (h[e - 1] == ' ' || h[e - 1] == '\t')) --e;
-                for (std::size_t i = pos; i < e; ++i)
-                    if (is_ctl_in_value(h[i])) return errc::malformed_response;
+                const std::size_t from = v.off + v.len;
+                for (std::size_t i = from; i < std::size_t(start - base); ++i) base[i] = ' ';
                 if (v.len == 0) {
-                    std::size_t s = pos;
-                    while (s < e && (h[s] == ' ' || h[s] == '\t')) ++s;
-                    v.off = std::uint32_t(s);
+                    const char* s = start;
+                    while (s < e && (*s == ' ' || *s == '\t')) ++s;
+                    v.off = std::uint32_t(s - base);
                 }
-                if (e > v.off) v.len = std::uint32_t(e - v.off);
-                pos = le + 1;
+                if (std::size_t(e - base) > v.off) v.len = std::uint32_t(std::size_t(e - base) - v.off);
+                ++p;
                 continue;
             }
-            const std::size_t colon = h.find(':', pos);
-            if (colon == std::string::npos || colon >= ll) return errc::malformed_response;
             // No whitespace between name and colon (RFC 9112 §5.1): it is a smuggling vector.
-            for (std::size_t i = pos; i < colon; ++i)
-                if (!is_tchar(h[i])) return errc::malformed_response;
-            if (colon == pos) return errc::malformed_response;
-            std::size_t vs = colon + 1, ve = ll;
-            while (vs < ve && (h[vs] == ' ' || h[vs] == '\t')) ++vs;
-            while (ve > vs && (h[ve - 1] == ' ' || h[ve - 1] == '\t')) --ve;
-            for (std::size_t i = vs; i < ve; ++i)
-                if (is_ctl_in_value(h[i])) return errc::malformed_response;
+            while (is_tchar(*p)) ++p;
+            if (*p != ':' || p == start) return errc::malformed_response;
+            const char* const colon = p++;
+            while (*p == ' ' || *p == '\t') ++p;
+            const char* const vs = p;
+            while (is_field_value_char(*p)) ++p;
+            const char* ve = p;
+            if (*p == '\r') ++p;
+            if (*p != '\n') return errc::malformed_response; // NUL, bare CR, controls
+            if (std::size_t(p - start) > lim.max_line_bytes) return errc::line_too_long;
+            while (ve > vs && (ve[-1] == ' ' || ve[-1] == '\t')) --ve;
             if (r.fields_.size() == lim.max_headers) return errc::too_many_headers;
-            r.fields_.push_back({{std::uint32_t(pos), std::uint32_t(colon - pos)},
-                                 {std::uint32_t(vs), std::uint32_t(ve - vs)}});
-            pos = le + 1;
+            r.fields_.push_back({{std::uint32_t(start - base), std::uint32_t(colon - start)},
+                                 {std::uint32_t(vs - base), std::uint32_t(ve - vs)},
+                                 classify(start, std::size_t(colon - start))});
+            ++p;
         }
         return errc{};
     }
@@ -916,20 +970,20 @@ inline errc decide_framing(const response& r, std::string_view method, framing& 
 
     bool has_te = false, chunked_last = false, has_cl = false;
     std::size_t cl = 0;
-    for (std::size_t i = 0; i < r.header_count(); ++i) {
-        const auto h = r.header_at(i);
-        if (iequals(h.name, "Transfer-Encoding")) {
+    for (std::size_t i = 0, n = fields_of::count(r); i < n; ++i) {
+        const field_kind k = fields_of::kind(r, i);
+        if (k == field_kind::transfer_encoding) {
             has_te = true;
             // Only the last coding matters; "chunked" must be a whole token (§7, §6.3 rule 4).
-            auto v = h.value;
+            const auto v = fields_of::value(r, i);
             const auto comma = v.rfind(',');
             auto last = comma == std::string_view::npos ? v : v.substr(comma + 1);
             last = trim_ows(last);
             if (!last.empty()) chunked_last = iequals(last, "chunked");
-        } else if (iequals(h.name, "Content-Length")) {
+        } else if (k == field_kind::content_length) {
             std::size_t n = 0;
             // §6.3 rule 5: an invalid or conflicting Content-Length is unrecoverable.
-            if (!parse_content_length(h.value, n)) return errc::malformed_response;
+            if (!parse_content_length(fields_of::value(r, i), n)) return errc::malformed_response;
             if (has_cl && n != cl) return errc::malformed_response;
             has_cl = true;
             cl = n;
@@ -963,11 +1017,22 @@ inline errc decide_framing(const response& r, std::string_view method, framing& 
 /// Whether the connection may carry another request after this response (RFC 9112 §9.3).
 inline bool response_allows_reuse(const response& r, const framing& f) noexcept {
     if (f.must_close) return false;
-    const auto conn = r.header("Connection");
-    if (list_has_token(conn, "close")) return false;
+    bool keep_alive = false;
+    for (std::size_t i = 0, n = fields_of::count(r); i < n; ++i) {
+        if (fields_of::kind(r, i) != field_kind::connection) continue;
+        const auto v = fields_of::value(r, i);
+        if (list_has_token(v, "close")) return false;
+        keep_alive = keep_alive || (r.version_minor == 0 && list_has_token(v, "keep-alive"));
+    }
     // HTTP/1.0 persists only when the server says keep-alive (RFC 9112 §9.3, Appendix C.2.2).
-    if (r.version_minor == 0) return list_has_token(conn, "keep-alive");
-    return true;
+    return r.version_minor != 0 || keep_alive;
+}
+
+/// The value of the first field of kind `k`, or an empty view.
+inline std::string_view field_value(const response& r, field_kind k) noexcept {
+    for (std::size_t i = 0, n = fields_of::count(r); i < n; ++i)
+        if (fields_of::kind(r, i) == k) return fields_of::value(r, i);
+    return {};
 }
 
 /// The server's Keep-Alive hint ("timeout=N, max=M"); -1 for a parameter it did not give.
@@ -1249,10 +1314,15 @@ public:
         parse_step st;
         if (n != 0) started_ = true;
         if (head_done_) return body(p, n);
-        pending_.append(p, n);
+        // Parse in place when no partial head is waiting (the usual case: a whole head in one
+        // read); otherwise continue the head kept from earlier feeds.
+        const bool direct = pending_.empty();
+        if (!direct) pending_.append(p, n);
+        const char* buf = direct ? p : pending_.data();
+        const std::size_t size = direct ? n : pending_.size();
         std::size_t off = 0;
         for (;;) {
-            const auto hs = head_.parse(pending_.data() + off, pending_.size() - off, *out_, *lim_);
+            const auto hs = head_.parse(buf + off, size - off, *out_, *lim_);
             if (hs.failed) return hs;
             if (!hs.done) break;
             off += hs.consumed;
@@ -1269,16 +1339,19 @@ public:
             }
             decoder_.start(framing_, lim_->max_head_bytes, lim_->max_line_bytes);
             head_done_ = true;
-            // By construction the rest of pending_ came in this feed: earlier feeds held no
+            // By construction the rest of the buffer came in this feed: earlier feeds held no
             // complete head. It is the start of the body.
-            const std::size_t rest = pending_.size() - off;
-            st = body(pending_.data() + off, rest);
+            const std::size_t rest = size - off;
+            st = body(buf + off, rest);
             pending_.clear();
             if (st.failed) return st;
             st.consumed = n - (rest - st.consumed);
             return st;
         }
-        if (off != 0) pending_.erase(0, off);
+        // An incomplete head waits in pending_; offsets the head parser has scanned stay valid
+        // because pending_ holds the same bytes from the same start.
+        if (direct) pending_.assign(p + off, n - off);
+        else if (off != 0) pending_.erase(0, off);
         st.consumed = n;
         return st;
     }
@@ -2257,7 +2330,7 @@ private:
         if (keep) {
             idle_since_ = detail::now();
             ++exchanges_;
-            if (auto ka = out.header("Keep-Alive"); !ka.empty()) {
+            if (auto ka = detail::field_value(out, detail::field_kind::keep_alive); !ka.empty()) {
                 hint_ = detail::parse_keep_alive(ka);
                 if (max_first_ < 0) max_first_ = hint_.max;
             }

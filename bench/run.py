@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""idem's benchmark, one command: python3 bench/run.py [--write-doc] [--rounds R] [--quick]
+
+Starts a loopback server (nginx when installed, else bench/bench_server.cpp) and measures, for
+idem, a raw blocking socket loop (the floor), libcurl's easy interface and cpp-httplib, on
+bodies of 13 B, 1 KiB, 64 KiB and a chunked 1 KiB:
+
+- requests per second: R interleaved rounds (every client and body once per round), median
+  and spread (min-max);
+- the counted figures, which do not depend on machine noise, each as the difference between
+  runs of N1 and N2 requests divided by N2-N1: instructions (callgrind), heap allocations
+  (memcheck's "total heap usage"), system calls (strace -f -c);
+- compile time of a TU that includes the client and makes one request (median of 5);
+- fetch: stripped size and shared libraries; peak RSS of `fetch -o /dev/null` for a 100 MiB
+  body against a 13-byte one.
+
+--write-doc rewrites the generated part of docs/benchmarks.md and docs/benchmarks.png.
+Missing tools are installed with apt-get when running as root.
+"""
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+CLIENTS = ["raw", "idem", "curl", "httplib"]
+NAMES = {"raw": "raw socket loop", "idem": "idem", "curl": "libcurl (easy)", "httplib": "cpp-httplib"}
+BODIES = [("/13", "13 B"), ("/1k", "1 KiB"), ("/64k", "64 KiB"), ("/chunked", "1 KiB chunked")]
+PACKAGES = {"valgrind": "valgrind", "strace": "strace", "gnuplot": "gnuplot-nox",
+            "/usr/include/x86_64-linux-gnu/curl/curl.h": "libcurl4-openssl-dev",
+            "/usr/include/httplib.h": "libcpp-httplib-dev", "c++": "g++", "/usr/bin/time": "time"}
+
+
+def ensure_tools():
+    missing = [pkg for what, pkg in PACKAGES.items()
+               if not (os.path.exists(what) if what.startswith("/") else shutil.which(what))]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        sys.exit(f"missing: apt-get install {' '.join(missing)}")
+    print("installing:", " ".join(missing), flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], check=True,
+                   env=env, stdout=subprocess.DEVNULL)
+
+
+def build(out):
+    flags = ["c++", "-std=c++17", "-O2", "-DNDEBUG", f"-I{ROOT}/include"]
+    libs = {"curl": ["-lcurl"], "httplib": ["-lcpp-httplib"]}
+    for c in CLIENTS:
+        subprocess.run(flags + [f"{BENCH}/client_{c}.cpp", "-o", f"{out}/{c}"] + libs.get(c, []), check=True)
+    subprocess.run(flags + [f"{BENCH}/bench_server.cpp", "-o", f"{out}/bench_server"], check=True)
+    subprocess.run(flags + [f"{ROOT}/examples/fetch.cpp", "-o", f"{out}/fetch"], check=True)
+
+
+class OwnServer:
+    name = "bench/bench_server.cpp"
+
+    def __init__(self, out):
+        self.proc = subprocess.Popen([f"{out}/bench_server"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline().split()[1])
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+class Nginx:
+    name = "nginx"
+
+    def __init__(self, out):
+        tmp = os.path.join(out, "nginx")
+        www = os.path.join(tmp, "www")
+        os.makedirs(www)
+        for name, size in (("1k", 1024), ("64k", 65536), ("chunked.html", 1024)):
+            with open(os.path.join(www, name), "w") as f:
+                f.write("x" * size)
+        for d in (out, tmp, www):
+            os.chmod(d, 0o755)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        conf = os.path.join(tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""
+daemon off; master_process off; worker_processes 1;
+pid {tmp}/nginx.pid; error_log {tmp}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off; client_body_temp_path {tmp}/b; proxy_temp_path {tmp}/p;
+  fastcgi_temp_path {tmp}/f; uwsgi_temp_path {tmp}/u; scgi_temp_path {tmp}/s;
+  keepalive_requests 1000000; keepalive_timeout 60s;
+  server {{
+    listen 127.0.0.1:{self.port}; root {www};
+    location = /13 {{ default_type text/plain; return 200 "hello, world!"; }}
+    location = /chunked {{ ssi on; default_type text/html; rewrite ^ /chunked.html break; }}
+  }}
+}}
+""")
+        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", tmp], start_new_session=True)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start")
+
+    def stop(self):
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=10)
+
+
+def run_client(out, client, port, path, n, wrapper=()):
+    r = subprocess.run([*wrapper, f"{out}/{client}", str(port), path, str(n)],
+                       capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError(f"{client} {path} failed: {r.stdout}{r.stderr[-500:]}")
+    return r
+
+
+def counted(out, client, port, path, n1, n2, tmp):
+    def instr(n):
+        r = run_client(out, client, port, path, n, ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"))
+        return int(re.search(r"Collected : (\d+)", r.stderr).group(1))
+
+    def allocs(n):
+        r = run_client(out, client, port, path, n, ("valgrind",))
+        return int(re.search(r"total heap usage: ([\d,]+) allocs", r.stderr).group(1).replace(",", ""))
+
+    def calls(n):
+        log = os.path.join(tmp, "strace.txt")
+        run_client(out, client, port, path, n, ("strace", "-f", "-c", "-o", log))
+        for line in open(log):
+            if line.strip().endswith("total"):
+                return int(line.split()[3])
+        raise RuntimeError("no strace total")
+
+    d = n2 - n1
+    return {"instructions": (instr(n2) - instr(n1)) / d, "allocations": (allocs(n2) - allocs(n1)) / d,
+            "syscalls": (calls(n2) - calls(n1)) / d}
+
+
+def compile_time(src, extra):
+    times = []
+    for _ in range(5):
+        t0 = time.monotonic()
+        subprocess.run(["c++", "-std=c++17", "-O0", "-fsyntax-only", f"-I{ROOT}/include", *extra, src], check=True)
+        times.append(time.monotonic() - t0)
+    return statistics.median(times)
+
+
+def peak_rss_kib(cmd):
+    """Peak RSS of a command, in KiB, as GNU time reports it (the child after exec only)."""
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, check=True)
+    return int(r.stderr.strip().splitlines()[-1])
+
+
+def main(argv):
+    write_doc = "--write-doc" in argv
+    quick = "--quick" in argv
+    rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else (3 if quick else 7)
+    n_rps = 500 if quick else 2000
+    n1, n2 = (100, 600) if quick else (200, 1200)
+    ensure_tools()
+    out = tempfile.mkdtemp(prefix="idem-bench-")
+    try:
+        build(out)
+        server = Nginx(out) if shutil.which("nginx") else OwnServer(out)
+        own = server if isinstance(server, OwnServer) else OwnServer(out)
+        try:
+            # Warm up every path once (nginx opens files lazily).
+            for c in CLIENTS:
+                for path, _ in BODIES:
+                    run_client(out, c, server.port, path, 10)
+            rps = {(c, p): [] for c in CLIENTS for p, _ in BODIES}
+            for _ in range(rounds):
+                for path, _ in BODIES:
+                    for c in CLIENTS:
+                        r = run_client(out, c, server.port, path, n_rps)
+                        ns = int(re.search(r"ns=(\d+)", r.stdout).group(1))
+                        rps[(c, path)].append(n_rps / (ns / 1e9))
+            figures = {c: counted(out, c, server.port, "/13", n1, n2, out) for c in CLIENTS}
+            rss_small = peak_rss_kib([f"{out}/fetch", "-o", "/dev/null", f"http://127.0.0.1:{own.port}/13"])
+            rss_big = peak_rss_kib([f"{out}/fetch", "-o", "/dev/null", f"http://127.0.0.1:{own.port}/100m"])
+        finally:
+            if own is not server:
+                own.stop()
+            server.stop()
+
+        tu_idem = compile_time(f"{BENCH}/client_idem.cpp", [])
+        tu_httplib = compile_time(f"{BENCH}/client_httplib.cpp", [])
+        subprocess.run(["strip", "-o", f"{out}/fetch.stripped", f"{out}/fetch"], check=True)
+        fetch_size = os.path.getsize(f"{out}/fetch.stripped")
+        ldd = subprocess.run(["ldd", f"{out}/fetch"], capture_output=True, text=True).stdout
+        libs = sorted({l.split()[0] for l in ldd.splitlines() if "=>" in l})
+
+        lines = []
+        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+        lines.append(f"Machine: {os.cpu_count()} cores, {cpu}, Linux {platform.release()}; "
+                     f"server: {server.name}; compiler: `c++ -O2`; "
+                     f"{rounds} interleaved rounds of {n_rps} requests per cell.")
+        lines.append("")
+        lines.append("### Requests per second (one keep-alive connection; median, min-max)")
+        lines.append("")
+        lines.append("| client | " + " | ".join(label for _, label in BODIES) + " |")
+        lines.append("| --- |" + " --- |" * len(BODIES))
+        for c in CLIENTS:
+            cells = []
+            for path, _ in BODIES:
+                v = rps[(c, path)]
+                cells.append(f"{statistics.median(v):,.0f} ({min(v):,.0f}-{max(v):,.0f})")
+            lines.append(f"| {NAMES[c]} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append(f"### Counted per request (13-byte body; runs of {n2} minus {n1} requests)")
+        lines.append("")
+        lines.append("| client | instructions | heap allocations | system calls |")
+        lines.append("| --- | --- | --- | --- |")
+        for c in CLIENTS:
+            f = figures[c]
+            lines.append(f"| {NAMES[c]} | {f['instructions']:,.0f} | {f['allocations']:.1f} | {f['syscalls']:.1f} |")
+        lines.append("")
+        lines.append("### Size and compile time")
+        lines.append("")
+        lines.append("| figure | value |")
+        lines.append("| --- | --- |")
+        lines.append(f"| compile (syntax only, -O0) of a TU that makes a request: idem | {tu_idem:.2f} s |")
+        lines.append(f"| the same with Debian's `httplib.h` (declarations only; its code is in libcpp-httplib.so) | {tu_httplib:.2f} s |")
+        lines.append(f"| ratio idem / httplib | {tu_idem / tu_httplib:.2f} |")
+        lines.append(f"| fetch, stripped | {fetch_size / 1000:.1f} KB |")
+        lines.append(f"| fetch's shared libraries | {', '.join(libs)} |")
+        lines.append(f"| peak RSS of `fetch -o /dev/null`: 13 B body | {rss_small / 1024:.1f} MiB |")
+        lines.append(f"| peak RSS of `fetch -o /dev/null`: 100 MiB body | {rss_big / 1024:.1f} MiB ({(rss_big - rss_small) / 1024:+.2f} MiB) |")
+        text = "\n".join(lines)
+        print(text)
+
+        checks = [
+            ("idem: 0 heap allocations per request", figures["idem"]["allocations"] < 0.01),
+            ("idem: at most 3 system calls per request", figures["idem"]["syscalls"] <= 3.01),
+            ("idem: at most 5,000 instructions per request", figures["idem"]["instructions"] <= 5000),
+            ("100 MiB streamed with at most 1 MiB more peak RSS", rss_big - rss_small <= 1024),
+            ("fetch stripped at most 100 KB", fetch_size <= 100_000),
+            ("idem ahead of libcurl and cpp-httplib on every counted figure",
+             all(figures["idem"][k] < figures[o][k] for o in ("curl", "httplib")
+                 for k in ("instructions", "allocations", "syscalls"))),
+            ("compile time at most half of httplib's", tu_idem <= tu_httplib / 2),
+        ]
+        print()
+        for name, ok in checks:
+            print(("ok   " if ok else "MISS ") + name)
+
+        if write_doc:
+            doc = os.path.join(ROOT, "docs", "benchmarks.md")
+            with open(doc) as f:
+                current = f.read()
+            begin, end = "<!-- BEGIN RESULTS -->", "<!-- END RESULTS -->"
+            head, rest = current.split(begin, 1)
+            _, tail = rest.split(end, 1)
+            with open(doc, "w") as f:
+                f.write(head + begin + "\n<!-- generated by bench/run.py -->\n" + text + "\n" + end + tail)
+            data = os.path.join(out, "rps.dat")
+            with open(data, "w") as f:
+                f.write("body " + " ".join(f'"{NAMES[c]}"' for c in CLIENTS) + "\n")
+                for path, label in BODIES:
+                    f.write(f'"{label}" ' + " ".join(f"{statistics.median(rps[(c, path)]):.0f}" for c in CLIENTS) + "\n")
+            script = f"""
+set terminal pngcairo size 900,480
+set output '{ROOT}/docs/benchmarks.png'
+set title 'Requests per second on one keep-alive connection (median of {rounds} rounds)'
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key top right
+set ylabel 'requests/s'
+set yrange [0:*]
+set grid ytics
+plot for [i=2:{len(CLIENTS) + 1}] '{data}' using i:xtic(1) title columnheader(i)
+"""
+            subprocess.run(["gnuplot"], input=script, text=True, check=True)
+            print(f"\nwrote {doc} and docs/benchmarks.png")
+        return 0
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
