@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""idem's benchmark, one command: python3 bench/run.py [--write-doc] [--rounds R] [--quick]
+"""idem's benchmark, one command: python3 bench/run.py [--write-doc] [--rounds R] [--quick] [--check]
 
 Starts a loopback server (nginx when installed, else bench/bench_server.cpp) and measures, for
 idem, a raw blocking socket loop (the floor), libcurl's easy interface and cpp-httplib, on
@@ -14,7 +14,9 @@ bodies of 13 B, 1 KiB, 64 KiB and a chunked 1 KiB:
 - fetch: stripped size and shared libraries; peak RSS of `fetch -o /dev/null` for a 100 MiB
   body against a 13-byte one.
 
---write-doc rewrites the generated part of docs/benchmarks.md and docs/benchmarks.png.
+--write-doc rewrites the generated part of docs/benchmarks.md and docs/benchmarks.png;
+--check makes a missed target (0 allocations, <= 3 system calls, <= 5,000 instructions per
+request, ...) fail the run.
 Missing tools are installed with apt-get when running as root.
 """
 import os
@@ -260,6 +262,7 @@ def main(argv):
         print()
         for name, ok in checks:
             print(("ok   " if ok else "MISS ") + name)
+        missed = sum(not ok for _, ok in checks)
 
         if write_doc:
             doc = os.path.join(ROOT, "docs", "benchmarks.md")
@@ -290,7 +293,7 @@ plot for [i=2:{len(CLIENTS) + 1}] '{data}' using i:xtic(1) title columnheader(i)
 """
             subprocess.run(["gnuplot"], input=script, text=True, check=True)
             print(f"\nwrote {doc} and docs/benchmarks.png")
-        return 0
+        return 1 if missed and "--check" in argv else 0
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
