@@ -435,6 +435,44 @@ TEST_CASE("a reused response object keeps its buffers") {
     CHECK(s.connections() == 1);
 }
 
+namespace {
+// Retries 503 for idempotent requests, waiting what Retry-After says (capped at 1 s).
+struct retry_503 : idem::retry::idempotent {
+    bool retry_response(const idem::response& r, bool idempotent, unsigned, std::chrono::nanoseconds& wait) const {
+        if (r.status != 503 || !idempotent) return false;
+        const auto after = idem::retry_after(r);
+        wait = after < 0s ? 0s : after > 1s ? std::chrono::nanoseconds(1s) : after;
+        return true;
+    }
+};
+} // namespace
+
+TEST_CASE("a policy can retry after a response: 503 with Retry-After, idempotent requests only") {
+    test_server s;
+    idem::basic_client<idem::keep_alive::timeout_bounded, retry_503> c{s.url(), quick()};
+    const std::string busy = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Length: 4\r\n\r\nbusy";
+    s.push(step{action::raw, busy, 0ms, false});
+    auto g = c.get("/", {{"X-Request-Id", "g"}});
+    REQUIRE(g);
+    CHECK(g->status == 200);
+    CHECK(g->body == "ok");
+    CHECK(s.executed_id("g") == 2);
+    CHECK(c.stats().retries == 1);
+
+    s.push(step{action::raw, busy, 0ms, false});
+    auto p = c.post("/", "x", {{"X-Request-Id", "p"}});
+    REQUIRE(p);
+    CHECK(p->status == 503); // a response, handed back: POST is not the policy's to repeat
+    CHECK(s.executed_id("p") == 1);
+
+    // The attempt budget bounds it: three 503s in a row come back as the third 503.
+    for (int i = 0; i < 3; ++i) s.push(step{action::raw, busy, 0ms, false});
+    auto again = c.get("/", {{"X-Request-Id", "a"}});
+    REQUIRE(again);
+    CHECK(again->status == 503);
+    CHECK(s.executed_id("a") == 3);
+}
+
 TEST_CASE("a body sink streams the body with bounded memory") {
     server_config cfg;
     cfg.body = std::string(300000, 'b');

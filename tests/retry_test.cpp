@@ -90,3 +90,27 @@ TEST_CASE("max_attempts is at least one") {
     CHECK(idem::retry::idempotent{}.max_attempts(5).max_attempts() == 5);
     CHECK(idem::retry::never{}.max_attempts() == 1);
 }
+
+TEST_CASE("Retry-After: delay-seconds and IMF-fixdate (RFC 9110 10.2.3)") {
+    auto with = [](const char* value) {
+        std::string raw = std::string("HTTP/1.1 503 Busy\r\nRetry-After: ") + value + "\r\nContent-Length: 0\r\n\r\n";
+        idem::response r;
+        idem::detail::response_reader rd;
+        const idem::limits lim;
+        rd.start("GET", r, lim);
+        REQUIRE(rd.feed(raw.data(), raw.size()).done);
+        return r;
+    };
+    // 1994-11-06 08:49:37 UTC is 784111777 seconds after the epoch.
+    const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(784111777 - 30));
+    CHECK(idem::retry_after(with("120"), now) == 120s);
+    CHECK(idem::retry_after(with("0"), now) == 0s);
+    CHECK(idem::retry_after(with("Sun, 06 Nov 1994 08:49:37 GMT"), now) == 30s);
+    CHECK(idem::retry_after(with("Sun, 06 Nov 1994 08:49:37 GMT"), now + 60s) == 0s);
+    CHECK(idem::retry_after(with("Sunday, 06-Nov-94 08:49:37 GMT"), now) < 0s);
+    CHECK(idem::retry_after(with("-5"), now) < 0s);
+    CHECK(idem::retry_after(with("soon"), now) < 0s);
+    CHECK(idem::retry_after(with("Sun, 06 Xyz 1994 08:49:37 GMT"), now) < 0s);
+    idem::response none;
+    CHECK(idem::retry_after(none, now) < 0s);
+}

@@ -144,7 +144,21 @@ private:
         bool executed_earlier = false;
         for (unsigned attempt = 1;; ++attempt) {
             error e;
-            if (attempt_once(r, idempotent, out, deadline, sink, e)) return {};
+            if (attempt_once(r, idempotent, out, deadline, sink, e)) {
+                // A policy may ask to send again after a complete response (429, 503 with
+                // Retry-After); it sees whether the request is idempotent and decides. Not
+                // with a sink, which has already been handed this response's body.
+                std::chrono::nanoseconds wait{0};
+                if (sink.fn || attempt >= retry_.max_attempts() ||
+                    !detail::ask_retry_response(retry_, out, idempotent, attempt, wait,
+                                                detail::has_retry_response<Retry>{}) ||
+                    detail::now() + wait >= deadline)
+                    return {};
+                ++stats_.retries;
+                emit(event_kind::retry, {}, attempt, errc{});
+                detail::sleep_for(wait);
+                continue;
+            }
             e.set_attempts(attempt).set_executed_earlier(executed_earlier);
             executed_earlier = e.may_have_executed();
             const failed_attempt f{e, idempotent, attempt};

@@ -3,9 +3,11 @@
 #define IDEM_RETRY_HPP
 
 #include "error.hpp"
+#include "response.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <string_view>
 
 namespace idem {
 
@@ -139,6 +141,63 @@ private:
 };
 
 } // namespace retry
+
+namespace detail {
+
+constexpr bool two_digits(std::string_view s, std::size_t at, int& out) noexcept {
+    if (!is_digit(s[at]) || !is_digit(s[at + 1])) return false;
+    out = (s[at] - '0') * 10 + (s[at + 1] - '0');
+    return true;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+constexpr long days_from_civil(long y, unsigned m, unsigned d) noexcept {
+    y -= m <= 2;
+    const long era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<long>(doe) - 719468;
+}
+
+// IMF-fixdate (RFC 9110 §5.6.7), e.g. "Sun, 06 Nov 1994 08:49:37 GMT", as seconds since the
+// epoch; false for anything else (the obsolete formats included).
+inline bool parse_imf_fixdate(std::string_view s, long long& out) noexcept {
+    static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
+        s[16] != ' ' || s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT")
+        return false;
+    int day = 0, c = 0, y = 0, hh = 0, mm = 0, ss = 0;
+    if (!two_digits(s, 5, day) || !two_digits(s, 12, c) || !two_digits(s, 14, y) ||
+        !two_digits(s, 17, hh) || !two_digits(s, 20, mm) || !two_digits(s, 23, ss))
+        return false;
+    unsigned month = 0;
+    for (unsigned i = 0; i < 12; ++i)
+        if (s.substr(8, 3) == months[i]) month = i + 1;
+    if (month == 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return false;
+    out = days_from_civil(c * 100 + y, month, unsigned(day)) * 86400LL + hh * 3600 + mm * 60 + ss;
+    return true;
+}
+
+} // namespace detail
+
+/// How long a response's Retry-After field (RFC 9110 §10.2.3) asks to wait: delay-seconds, or
+/// an IMF-fixdate measured against `now`. A date in the past gives zero; a missing or invalid
+/// field gives a negative duration.
+inline std::chrono::nanoseconds retry_after(
+    const response& r,
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) noexcept {
+    const auto v = detail::trim_ows(r.header("Retry-After"));
+    std::size_t secs = 0;
+    if (v.size() <= 9 && detail::parse_decimal(v, secs)) return std::chrono::seconds(secs);
+    long long when = 0;
+    if (!detail::parse_imf_fixdate(v, when)) return std::chrono::nanoseconds(-1);
+    const auto delta = std::chrono::seconds(when) - std::chrono::duration_cast<std::chrono::seconds>(
+                                                        now.time_since_epoch());
+    return delta.count() > 0 ? std::chrono::nanoseconds(delta) : std::chrono::nanoseconds(0);
+}
+
 } // namespace idem
 
 #endif

@@ -70,6 +70,25 @@ struct has_backoff<P, void_t<decltype(std::declval<const P&>().backoff(
                               std::declval<const failed_attempt&>())),
                           std::chrono::nanoseconds> {};
 
+// Optional: `bool retry_response(const response&, bool idempotent, unsigned attempt,
+// std::chrono::nanoseconds& wait) const` — retry after a complete response (429, 503, ...).
+template <class P, class = void> struct has_retry_response : std::false_type {};
+template <class P>
+struct has_retry_response<P, void_t<decltype(std::declval<const P&>().retry_response(
+                                 std::declval<const response&>(), true, 1u,
+                                 std::declval<std::chrono::nanoseconds&>()))>> : std::true_type {};
+
+template <class P>
+bool ask_retry_response(const P& p, const response& r, bool idempotent, unsigned attempt,
+                        std::chrono::nanoseconds& wait, std::true_type) {
+    return p.retry_response(r, idempotent, attempt, wait);
+}
+template <class P>
+bool ask_retry_response(const P&, const response&, bool, unsigned, std::chrono::nanoseconds&,
+                        std::false_type) {
+    return false;
+}
+
 template <class P> constexpr bool is_keep_alive_policy() {
     return has_persistent<P>::value && has_may_reuse<P>::value && has_on_idle_close<P>::value;
 }
