@@ -34,9 +34,14 @@ const char usage[] =
     "      --interval MS|LO-HI     sleep MS between requests, or a random time in [LO, HI];\n"
     "                              a comma-separated list is used in turn (e.g. 150,300,450)\n"
     "      --request-ids           add a unique X-Request-Id to each request\n"
-    "  -v, --verbose               log connection reuse, probes, retries and closes to stderr\n"
+    "  -v, --verbose               log connection reuse, probes, retries and closes to stderr,\n"
+    "                              and a summary line per request\n"
+    "  -s, --silent                no progress bar and no -v log (error: lines stay)\n"
+    "  -f, --fail                  a status outside 200-299 is a failure: no body, an error: line\n"
     "  -h, --help                  this text\n"
-    "Exit status: 0 when every request got a response (any status), 1 when one failed, 2 on bad usage.\n";
+    "A progress bar goes to stderr for -o FILE downloads when stderr is a terminal.\n"
+    "Exit status: 0 when every request got a response (any status, unless -f), 1 when one\n"
+    "failed, 2 on bad usage.\n";
 
 struct settings {
     std::string method;
@@ -54,6 +59,8 @@ struct settings {
     std::vector<std::pair<long, long>> intervals; // [lo, hi] per gap, used in turn
     bool request_ids = false;
     bool verbose = false;
+    bool silent = false;
+    bool fail_on_status = false;
     std::vector<std::string> urls;
 };
 
@@ -130,6 +137,8 @@ settings parse_args(int argc, char** argv) {
             }
         } else if (a == "--request-ids") s.request_ids = true;
         else if (a == "-v" || a == "--verbose") s.verbose = true;
+        else if (a == "-s" || a == "--silent") s.silent = true;
+        else if (a == "-f" || a == "--fail") s.fail_on_status = true;
         else if (a == "-h" || a == "--help") {
             std::fputs(usage, stdout);
             std::exit(0);
@@ -138,6 +147,7 @@ settings parse_args(int argc, char** argv) {
     }
     if (s.urls.empty()) bad_usage("no URL given", nullptr);
     if (s.method.empty()) s.method = s.has_data ? "POST" : "GET";
+    if (s.silent) s.verbose = false;
     return s;
 }
 
@@ -174,6 +184,48 @@ void log_event(const idem::event& e, void*) {
     std::fprintf(stderr, "\n");
 }
 
+// A one-line progress bar on stderr for downloads to a file, redrawn at most 10 times a second.
+class progress {
+public:
+    progress(bool on, const idem::response& r) : on_(on), r_(r) {}
+    void advance(std::size_t n) {
+        if (!on_) return;
+        done_ += n;
+        const auto now = std::chrono::steady_clock::now();
+        if (drawn_ && now - last_ < std::chrono::milliseconds(100)) return;
+        last_ = now;
+        draw();
+    }
+    void finish() {
+        if (!on_ || !drawn_) return;
+        draw();
+        std::fputc('\n', stderr);
+    }
+
+private:
+    void draw() {
+        drawn_ = true;
+        const double mib = double(done_) / (1024.0 * 1024.0);
+        char* end = nullptr;
+        const auto cl = r_.header("Content-Length");
+        const unsigned long long total = cl.empty() ? 0 : std::strtoull(std::string(cl).c_str(), &end, 10);
+        if (total == 0) {
+            std::fprintf(stderr, "\r%10.1f MiB", mib);
+            return;
+        }
+        const int pct = int(100.0 * double(done_) / double(total));
+        const int width = 30, fill = pct * width / 100;
+        std::fprintf(stderr, "\r[%.*s%.*s] %3d%% %8.1f MiB", fill, "##############################",
+                     width - fill, "                              ", pct, mib);
+    }
+
+    bool on_;
+    const idem::response& r_;
+    unsigned long long done_ = 0;
+    bool drawn_ = false;
+    std::chrono::steady_clock::time_point last_{};
+};
+
 template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     using client_t = idem::basic_client<KeepAlive, idem::retry::idempotent>;
     idem::client_options o;
@@ -183,6 +235,7 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     if (o.write_timeout > o.deadline) o.write_timeout = o.deadline;
 
     std::FILE* out = stdout;
+    const bool show_progress = !s.output.empty() && !s.silent && ::isatty(2);
     if (!s.output.empty()) {
         out = std::fopen(s.output.c_str(), "wb");
         if (!out) bad_usage("cannot write", s.output.c_str());
@@ -231,6 +284,9 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
                 std::fprintf(stderr, "> %s %s%s\n", s.method.c_str(), u.c_str(),
                              s.request_ids ? (" [" + id + "]").c_str() : "");
             const idem::request req{s.method, parsed->target, headers, s.data};
+            const idem::client_stats before = c->stats();
+            const auto t0 = std::chrono::steady_clock::now();
+            progress bar(show_progress, r);
             bool head_written = false;
             auto write_head = [&] {
                 if (head_written || !s.include) return;
@@ -250,14 +306,30 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
                            ? c->send(req, r)
                            : c->send(req, r, [&](const char* p, std::size_t n) {
                                  write_head();
+                                 bar.advance(n);
                                  return std::fwrite(p, 1, n, out) == n;
                              });
+            bar.finish();
             if (!res) {
                 ++failed;
                 print_error(res.error(), s.method, u, id);
                 continue;
             }
-            if (s.verbose) std::fprintf(stderr, "< %d %.*s\n", r.status, int(r.reason().size()), r.reason().data());
+            if (s.verbose) {
+                const auto& after = c->stats();
+                std::fprintf(stderr, "< %d %.*s\n* done: %d in %.2f ms, %lu attempt%s, %s connection\n",
+                             r.status, int(r.reason().size()), r.reason().data(), r.status,
+                             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
+                             after.retries - before.retries + 1, after.retries == before.retries ? "" : "s",
+                             after.reuses > before.reuses ? "reused" : "new");
+            }
+            if (s.fail_on_status && (r.status < 200 || r.status > 299)) {
+                ++failed;
+                std::fprintf(stderr, "error: http_status: the server answered %d %.*s (%s %s%s%s)\n",
+                             r.status, int(r.reason().size()), r.reason().data(), s.method.c_str(),
+                             u.c_str(), id.empty() ? "" : " ", id.c_str());
+                continue;
+            }
             write_head();
             std::fwrite(r.body.data(), 1, r.body.size(), out);
         }

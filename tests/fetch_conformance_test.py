@@ -123,6 +123,58 @@ def main():
         else:
             failed += 1
             print(f"FAIL -o FILE with -i: exit {r.returncode}, stdout {r.stdout!r}, file {content!r}")
+    def report(name, ok, detail):
+        nonlocal passed, failed
+        if ok:
+            passed += 1
+            print(f"ok   {name}")
+        else:
+            failed += 1
+            print(f"FAIL {name}: {detail}")
+
+    # -f: a status outside 2xx is a failure with an error line and no body; without -f it is
+    # a response.
+    server = RawServer(b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope")
+    try:
+        url = f"http://127.0.0.1:{server.port}/"
+        r = subprocess.run([fetch, "-f", url], capture_output=True, timeout=30)
+        plain = subprocess.run([fetch, url], capture_output=True, timeout=30)
+        quiet = subprocess.run([fetch, "-s", "-f", "-v", url], capture_output=True, timeout=30)
+    finally:
+        server.stop()
+    report("-f turns 404 into a failure", r.returncode == 1 and r.stdout == b"" and
+           r.stderr.startswith(b"error: http_status: the server answered 404 Not Found"), r)
+    report("without -f, 404 is a response", plain.returncode == 0 and plain.stdout == b"nope", plain)
+    report("-s keeps the error line and drops the -v log",
+           quiet.returncode == 1 and quiet.stderr.count(b"\n") == 1 and quiet.stderr.startswith(b"error: "), quiet)
+
+    # The progress bar: only when stderr is a terminal, only for -o FILE.
+    import pty
+    server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000)
+    with tempfile.TemporaryDirectory() as d:
+        master, slave = pty.openpty()
+        try:
+            r = subprocess.run([fetch, "-o", os.path.join(d, "f"), f"http://127.0.0.1:{server.port}/"],
+                               stderr=slave, stdout=subprocess.PIPE, timeout=30)
+            os.close(slave)
+            shown = b""
+            try:
+                while True:
+                    chunk = os.read(master, 4096)
+                    if not chunk:
+                        break
+                    shown += chunk
+            except OSError:
+                pass
+            piped = subprocess.run([fetch, "-o", os.path.join(d, "g"), f"http://127.0.0.1:{server.port}/"],
+                                   capture_output=True, timeout=30)
+        finally:
+            os.close(master)
+            server.stop()
+        report("progress bar on a terminal", r.returncode == 0 and b"100%" in shown and
+               os.path.getsize(os.path.join(d, "f")) == 100000, shown)
+        report("no progress bar into a pipe", piped.returncode == 0 and piped.stderr == b"", piped.stderr)
+
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
