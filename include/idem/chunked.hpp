@@ -70,11 +70,7 @@ private:
         trailer_line, final_lf, done
     };
 
-    static parse_step fail(parse_step st, errc e) noexcept {
-        st.failed = true;
-        st.err = e;
-        return st;
-    }
+    static parse_step fail(parse_step, errc e) noexcept { return parse_failure(e); }
 
     static int hex_value(char c) noexcept {
         if (c >= '0' && c <= '9') return c - '0';

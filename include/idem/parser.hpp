@@ -30,6 +30,14 @@ struct parse_step {
     errc err = errc::malformed_response;
 };
 
+/// A parse_step that failed with `e`.
+inline parse_step parse_failure(errc e) noexcept {
+    parse_step st;
+    st.failed = true;
+    st.err = e;
+    return st;
+}
+
 /// Finds and parses one response head. Resumable: call again with the same (grown) buffer
 /// until done; it does not rescan bytes it has already searched.
 class head_parser {
@@ -59,12 +67,7 @@ public:
     }
 
 private:
-    static parse_step fail(errc e) noexcept {
-        parse_step st;
-        st.failed = true;
-        st.err = e;
-        return st;
-    }
+    static parse_step fail(errc e) noexcept { return parse_failure(e); }
 
     // Length of the head including its blank line, or 0 if it has not all arrived.
     // Lines may end in CRLF or a bare LF (RFC 9112 §2.2).

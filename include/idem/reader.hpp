@@ -100,12 +100,7 @@ public:
     const detail::framing& framing() const noexcept { return framing_; }
 
 private:
-    static parse_step fail(errc e) noexcept {
-        parse_step st;
-        st.failed = true;
-        st.err = e;
-        return st;
-    }
+    static parse_step fail(errc e) noexcept { return parse_failure(e); }
 
     parse_step body(const char* p, std::size_t n) {
         if (sink_.fn) {

@@ -777,6 +777,14 @@ struct parse_step {
     errc err = errc::malformed_response;
 };
 
+/// A parse_step that failed with `e`.
+inline parse_step parse_failure(errc e) noexcept {
+    parse_step st;
+    st.failed = true;
+    st.err = e;
+    return st;
+}
+
 /// Finds and parses one response head. Resumable: call again with the same (grown) buffer
 /// until done; it does not rescan bytes it has already searched.
 class head_parser {
@@ -806,12 +814,7 @@ public:
     }
 
 private:
-    static parse_step fail(errc e) noexcept {
-        parse_step st;
-        st.failed = true;
-        st.err = e;
-        return st;
-    }
+    static parse_step fail(errc e) noexcept { return parse_failure(e); }
 
     // Length of the head including its blank line, or 0 if it has not all arrived.
     // Lines may end in CRLF or a bare LF (RFC 9112 §2.2).
@@ -1135,11 +1138,7 @@ private:
         trailer_line, final_lf, done
     };
 
-    static parse_step fail(parse_step st, errc e) noexcept {
-        st.failed = true;
-        st.err = e;
-        return st;
-    }
+    static parse_step fail(parse_step, errc e) noexcept { return parse_failure(e); }
 
     static int hex_value(char c) noexcept {
         if (c >= '0' && c <= '9') return c - '0';
@@ -1372,12 +1371,7 @@ public:
     const detail::framing& framing() const noexcept { return framing_; }
 
 private:
-    static parse_step fail(errc e) noexcept {
-        parse_step st;
-        st.failed = true;
-        st.err = e;
-        return st;
-    }
+    static parse_step fail(errc e) noexcept { return parse_failure(e); }
 
     parse_step body(const char* p, std::size_t n) {
         if (sink_.fn) {

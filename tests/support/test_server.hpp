@@ -238,9 +238,17 @@ private:
         return s;
     }
 
+    // Appends what one recv brings; false at EOF or on an error.
+    static bool receive_some(int fd, std::string& buf) {
+        char chunk[4096];
+        const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0) return false;
+        buf.append(chunk, std::size_t(n));
+        return true;
+    }
+
     void serve(int fd) {
         std::string buf;
-        char chunk[4096];
         for (;;) {
             // Read one request: the head, then a Content-Length body.
             std::size_t head_end;
@@ -257,28 +265,20 @@ private:
                     ::close(fd);
                     return;
                 }
-                const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-                if (n <= 0) {
+                if (!receive_some(fd, buf)) {
                     ::close(fd);
                     return;
                 }
-                buf.append(chunk, std::size_t(n));
             }
             const std::string head = buf.substr(0, head_end + 4);
             const std::string cl = field(head, "Content-Length");
             const std::size_t body_len = cl.empty() ? 0 : std::stoul(cl);
             while (buf.size() < head.size() + body_len) {
                 bool timed_out = false;
-                if (!wait_readable(fd, 5000, timed_out)) {
+                if (!wait_readable(fd, 5000, timed_out) || !receive_some(fd, buf)) {
                     ::close(fd);
                     return;
                 }
-                const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-                if (n <= 0) {
-                    ::close(fd);
-                    return;
-                }
-                buf.append(chunk, std::size_t(n));
             }
             buf.erase(0, head.size() + body_len);
             {
