@@ -465,6 +465,17 @@ TEST_CASE("a policy can retry after a response: 503 with Retry-After, idempotent
     CHECK(p->status == 503); // a response, handed back: POST is not the policy's to repeat
     CHECK(s.executed_id("p") == 1);
 
+    // A 503, then a stale connection, then a broken fresh one: the budget of three attempts
+    // ends it, and the error says the request may have run.
+    s.push(step{action::raw, busy, 0ms, false});
+    s.push(action::close_before_execute);
+    s.push(action::close_before_execute);
+    c.close();
+    auto lost = c.get("/", {{"X-Request-Id", "l"}});
+    REQUIRE(!lost);
+    CHECK(lost.error().attempts() == 3);
+    CHECK(lost.error().may_have_executed());
+
     // The attempt budget bounds it: three 503s in a row come back as the third 503.
     for (int i = 0; i < 3; ++i) s.push(step{action::raw, busy, 0ms, false});
     auto again = c.get("/", {{"X-Request-Id", "a"}});

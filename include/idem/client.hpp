@@ -144,7 +144,7 @@ private:
         bool executed_earlier = false;
         for (unsigned attempt = 1;; ++attempt) {
             error e;
-            if (attempt_once(r, idempotent, out, deadline, sink, e)) {
+            if (attempt_once(r, idempotent, attempt, out, deadline, sink, e)) {
                 // A policy may ask to send again after a complete response (429, 503 with
                 // Retry-After); it sees whether the request is idempotent and decides. Not
                 // with a sink, which has already been handed this response's body.
@@ -154,13 +154,14 @@ private:
                                                 detail::has_retry_response<Retry>{}) ||
                     detail::now() + wait >= deadline)
                     return {};
+                executed_earlier = true; // the server answered: it may well have acted
                 ++stats_.retries;
                 emit(event_kind::retry, {}, attempt, errc{});
                 detail::sleep_for(wait);
                 continue;
             }
             e.set_attempts(attempt).set_executed_earlier(executed_earlier);
-            executed_earlier = e.may_have_executed();
+            executed_earlier = e.may_have_executed(); // includes the earlier attempts
             const failed_attempt f{e, idempotent, attempt};
             if (attempt >= retry_.max_attempts() || !retry_.should_retry(f)) return e;
             const std::chrono::nanoseconds wait = retry_.backoff(f);
@@ -215,11 +216,10 @@ private:
     }
 
     // One attempt. On failure fills `e` with the cause and the facts of how far it got.
-    bool attempt_once(const idem::request& r, bool idempotent, response& out,
+    bool attempt_once(const idem::request& r, bool idempotent, unsigned attempt, response& out,
                       std::chrono::nanoseconds deadline, detail::body_sink sink, error& e) {
         bool reused = false;
         std::chrono::nanoseconds idle_for{0};
-        const unsigned attempt = unsigned(stats_.retries) + 1;
         if (conn_.is_open()) {
             idle_for = detail::now() - idle_since_;
             reused = take_idle_connection(idempotent, idle_for, attempt);
