@@ -1,5 +1,6 @@
 // Integration tests: idem's client against the fault-injecting loopback server.
 #include "support/test_idem.hpp"
+#include "support/fault_transport.hpp"
 #include "support/test_server.hpp"
 
 #include <arpa/inet.h>
@@ -532,6 +533,55 @@ TEST_CASE("a body sink streams the body with bounded memory") {
         return true;
     }));
     CHECK(got == "abcde");
+}
+
+TEST_CASE("write failures on a reused connection, injected at an exact byte") {
+    using faulty = idem::basic_client<idem::keep_alive::timeout_bounded, idem::retry::idempotent,
+                                      idem_test::fault_transport>;
+    SUBCASE("nothing written: even a POST is retried (rule 1)") {
+        test_server s;
+        faulty c{s.url(), quick()};
+        REQUIRE(c.get("/"));
+        c.transport().fail_next_send(EPIPE, 0);
+        auto r = c.post("/", "x", {{"X-Request-Id", "p0"}});
+        REQUIRE(r);
+        CHECK(s.executed_id("p0") == 1);
+        CHECK(c.stats().retries == 1);
+    }
+    SUBCASE("part of the head written: the POST may have run, so it is reported") {
+        test_server s;
+        faulty c{s.url(), quick()};
+        REQUIRE(c.get("/"));
+        c.transport().fail_next_send(ECONNRESET, 10);
+        auto r = c.post("/", "x", {{"X-Request-Id", "p1"}});
+        REQUIRE(!r);
+        CHECK(r.error() == errc::connection_reset);
+        CHECK(r.error().bytes_written() == idem::written::partial);
+        CHECK(r.error().reused_connection());
+        CHECK(r.error().may_have_executed());
+        CHECK(r.error().sys_errno() == ECONNRESET);
+        CHECK(s.executed_id("p1") == 0);
+    }
+    SUBCASE("part written: a GET is retried on a fresh connection") {
+        test_server s;
+        faulty c{s.url(), quick()};
+        REQUIRE(c.get("/"));
+        c.transport().fail_next_send(EPIPE, 10);
+        auto r = c.get("/", {{"X-Request-Id", "g1"}});
+        REQUIRE(r);
+        CHECK(s.executed_id("g1") == 1);
+        CHECK(c.stats().stale_failures == 1);
+        CHECK(s.connections() == 2);
+    }
+    SUBCASE("the probe sees stray bytes (a 408 as the server gave up): a fresh connection") {
+        test_server s;
+        faulty c{s.url(), quick()};
+        REQUIRE(c.get("/"));
+        c.transport().next_probe(idem::detail::liveness::stray_bytes);
+        REQUIRE(c.post("/", "x"));
+        CHECK(c.stats().stale_probes == 1);
+        CHECK(s.connections() == 2);
+    }
 }
 
 TEST_CASE("property: across every fault, a POST without Idempotency-Key runs at most once and GETs recover") {

@@ -62,8 +62,10 @@ struct client_stats {
     unsigned long stale_failures = 0; ///< reused connections that failed before a response
 };
 
-/// A blocking HTTP/1.1 client for one origin, holding at most one connection.
-template <class KeepAlive = keep_alive::timeout_bounded, class Retry = retry::idempotent>
+/// A blocking HTTP/1.1 client for one origin, holding at most one connection. `Transport` is
+/// the socket layer (detail::connection): a seam for fault injection and, one day, TLS.
+template <class KeepAlive = keep_alive::timeout_bounded, class Retry = retry::idempotent,
+          class Transport = detail::connection>
 class basic_client {
     static_assert(detail::keep_alive_policy_asserts<KeepAlive>::value, "");
     static_assert(detail::retry_policy_asserts<Retry>::value, "");
@@ -184,6 +186,9 @@ public:
         handler_ctx_ = context;
     }
 
+    /// The transport, for tests that script its faults.
+    Transport& transport() noexcept { return conn_; }
+
     /// True while an idle connection is kept for the next request.
     bool has_idle_connection() const noexcept { return conn_.is_open(); }
     /// Closes the idle connection, if any.
@@ -203,7 +208,7 @@ private:
             return false;
         }
         if (detail::probes_before_reuse<KeepAlive>::value &&
-            conn_.probe() != detail::connection::liveness::alive) {
+            conn_.probe() != detail::liveness::alive) {
             conn_.close();
             ++stats_.stale_probes;
             ka_.on_idle_close(idle_for);
@@ -331,7 +336,7 @@ private:
     Retry retry_;
     url url_;
     errc init_error_ = errc{};
-    detail::connection conn_;
+    Transport conn_;
     std::chrono::nanoseconds idle_since_{0};
     unsigned exchanges_ = 0;
     detail::keep_alive_hint hint_;

@@ -1997,7 +1997,12 @@ inline int to_poll_ms(std::chrono::nanoseconds d) noexcept {
     return ms > 0x7fffffff ? 0x7fffffff : static_cast<int>(ms);
 }
 
+/// What the zero-wait probe of an idle connection found.
+enum class liveness : unsigned char { alive, closed, reset, stray_bytes };
+
 /// A connected stream socket with send and receive timeouts that the caller adjusts per wait.
+/// This is the client's transport: a type with the same members (open, send_all, receive,
+/// probe, close, is_open) can stand in for it, e.g. to inject faults in tests or to add TLS.
 class connection {
 public:
     bool is_open() const noexcept { return sock_.is_open(); }
@@ -2089,9 +2094,6 @@ public:
             return sys_error(e, io_phase::read);
         }
     }
-
-    /// What the zero-wait probe of an idle connection found.
-    enum class liveness : unsigned char { alive, closed, reset, stray_bytes };
 
     /// Looks at an idle connection without waiting (RFC 9112 §9.3.1 says a client must be ready
     /// for the server to close it at any time): EOF, a reset, or bytes nobody asked for — such
@@ -2207,8 +2209,10 @@ struct client_stats {
     unsigned long stale_failures = 0; ///< reused connections that failed before a response
 };
 
-/// A blocking HTTP/1.1 client for one origin, holding at most one connection.
-template <class KeepAlive = keep_alive::timeout_bounded, class Retry = retry::idempotent>
+/// A blocking HTTP/1.1 client for one origin, holding at most one connection. `Transport` is
+/// the socket layer (detail::connection): a seam for fault injection and, one day, TLS.
+template <class KeepAlive = keep_alive::timeout_bounded, class Retry = retry::idempotent,
+          class Transport = detail::connection>
 class basic_client {
     static_assert(detail::keep_alive_policy_asserts<KeepAlive>::value, "");
     static_assert(detail::retry_policy_asserts<Retry>::value, "");
@@ -2329,6 +2333,9 @@ public:
         handler_ctx_ = context;
     }
 
+    /// The transport, for tests that script its faults.
+    Transport& transport() noexcept { return conn_; }
+
     /// True while an idle connection is kept for the next request.
     bool has_idle_connection() const noexcept { return conn_.is_open(); }
     /// Closes the idle connection, if any.
@@ -2348,7 +2355,7 @@ private:
             return false;
         }
         if (detail::probes_before_reuse<KeepAlive>::value &&
-            conn_.probe() != detail::connection::liveness::alive) {
+            conn_.probe() != detail::liveness::alive) {
             conn_.close();
             ++stats_.stale_probes;
             ka_.on_idle_close(idle_for);
@@ -2476,7 +2483,7 @@ private:
     Retry retry_;
     url url_;
     errc init_error_ = errc{};
-    detail::connection conn_;
+    Transport conn_;
     std::chrono::nanoseconds idle_since_{0};
     unsigned exchanges_ = 0;
     detail::keep_alive_hint hint_;

@@ -113,7 +113,12 @@ inline int to_poll_ms(std::chrono::nanoseconds d) noexcept {
     return ms > 0x7fffffff ? 0x7fffffff : static_cast<int>(ms);
 }
 
+/// What the zero-wait probe of an idle connection found.
+enum class liveness : unsigned char { alive, closed, reset, stray_bytes };
+
 /// A connected stream socket with send and receive timeouts that the caller adjusts per wait.
+/// This is the client's transport: a type with the same members (open, send_all, receive,
+/// probe, close, is_open) can stand in for it, e.g. to inject faults in tests or to add TLS.
 class connection {
 public:
     bool is_open() const noexcept { return sock_.is_open(); }
@@ -205,9 +210,6 @@ public:
             return sys_error(e, io_phase::read);
         }
     }
-
-    /// What the zero-wait probe of an idle connection found.
-    enum class liveness : unsigned char { alive, closed, reset, stray_bytes };
 
     /// Looks at an idle connection without waiting (RFC 9112 §9.3.1 says a client must be ready
     /// for the server to close it at any time): EOF, a reset, or bytes nobody asked for — such
