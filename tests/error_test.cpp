@@ -87,13 +87,17 @@ TEST_CASE("errno maps to errc by phase") {
 
 TEST_CASE("getaddrinfo codes map to errc") {
     using idem::detail::gai_to_error;
-    CHECK(gai_to_error(EAI_NONAME).code() == errc::resolve_failed);
-    CHECK(gai_to_error(EAI_AGAIN).code() == errc::resolve_failed);
-    CHECK(gai_to_error(EAI_FAIL).code() == errc::resolve_failed);
-    CHECK(gai_to_error(EAI_MEMORY).code() == errc::system_error);
-    CHECK(gai_to_error(EAI_MEMORY).sys_errno() == ENOMEM);
-    errno = EACCES;
-    CHECK(gai_to_error(EAI_SYSTEM).sys_errno() == EACCES);
+    CHECK(gai_to_error(EAI_NONAME, 0).code() == errc::resolve_failed);
+    CHECK(gai_to_error(EAI_AGAIN, 0).code() == errc::resolve_failed);
+    CHECK(gai_to_error(EAI_FAIL, 0).code() == errc::resolve_failed);
+    // getaddrinfo's own words are the reason.
+    CHECK(gai_to_error(EAI_NONAME, 0).reason() == std::string_view(::gai_strerror(EAI_NONAME)));
+    CHECK(gai_to_error(EAI_MEMORY, 0).code() == errc::out_of_memory);
+    CHECK(gai_to_error(EAI_SYSTEM, EACCES).code() == errc::system_error);
+    CHECK(gai_to_error(EAI_SYSTEM, EACCES).sys_errno() == EACCES);
+    // system_error shows the errno's text.
+    CHECK(gai_to_error(EAI_SYSTEM, EACCES).message().find(std::generic_category().message(EACCES)) !=
+          std::string::npos);
 }
 
 TEST_CASE("may_have_executed follows what was written, in this attempt or an earlier one") {

@@ -15,7 +15,9 @@
 #include "url.hpp"
 #include "version.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <new>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -23,14 +25,22 @@
 
 namespace idem {
 
-/// Timeouts, limits and defaults of a client. A zero deadline means none.
+/// Timeouts, limits and defaults of a client. A zero deadline means none; durations too large
+/// to add to the clock (milliseconds::max()) mean "no limit".
 struct client_options {
-    std::chrono::milliseconds connect_timeout{10000}; ///< per address tried
+    std::chrono::milliseconds connect_timeout{10000}; ///< resolving and connecting, all addresses
     std::chrono::milliseconds read_timeout{30000};    ///< per wait for response bytes
     std::chrono::milliseconds write_timeout{30000};   ///< per wait for the socket to take bytes
     std::chrono::milliseconds deadline{120000};       ///< the whole call, retries included
+    /// How long one address may try to connect before the next is started alongside
+    /// (RFC 8305 §5 "Connection Attempt Delay"; a failure starts the next at once).
+    std::chrono::milliseconds connection_attempt_delay{250};
     idem::limits limits;
     std::string_view user_agent = "idem/" IDEM_VERSION_STRING; ///< empty: send none
+    /// Resolves host names (numeric hosts never reach it); nullptr means getaddrinfo. It runs on
+    /// a helper thread that a call abandons at its deadline; `resolver_context` must outlive it.
+    resolver_function resolver = nullptr;
+    void* resolver_context = nullptr;
 };
 
 /// What a client did, for logs and tests (see basic_client::set_event_handler).
@@ -62,8 +72,20 @@ struct client_stats {
     unsigned long stale_failures = 0; ///< reused connections that failed before a response
 };
 
+namespace detail {
+// A flag that a move leaves behind, so a client stays movable while it counts its callers.
+struct busy_flag {
+    std::atomic<bool> on{false};
+    busy_flag() noexcept = default;
+    busy_flag(busy_flag&&) noexcept {}
+    busy_flag& operator=(busy_flag&&) noexcept { return *this; }
+};
+} // namespace detail
+
 /// A blocking HTTP/1.1 client for one origin, holding at most one connection. `Transport` is
 /// the socket layer (detail::connection): a seam for fault injection and, one day, TLS.
+/// One call at a time: a call that overlaps another (another thread, or a body sink calling
+/// back into its own client) fails at once with errc::client_busy and sends nothing.
 template <class KeepAlive = keep_alive::timeout_bounded, class Retry = retry::idempotent,
           class Transport = detail::connection>
 class basic_client {
@@ -116,13 +138,19 @@ public:
     /// a kept-alive connection and a warmed-up `out`, it allocates nothing.
     result<void> send(const idem::request& r, response& out) { return send_to(r, out, {}); }
 
-    /// Like send, but streams the body: `sink(const char* data, std::size_t n)` is called as
-    /// bytes arrive (returning false stops with errc::sink_aborted) and out.body stays empty,
-    /// so memory stays bounded whatever the body's size; max_body_bytes does not apply. The
-    /// head (status, fields) is in `out` before the first call. A retry happens only before any
-    /// response byte, so the sink never sees two bodies.
+    /// Like send, but streams the body: `sink(const char* data, std::size_t n)` returns bool and
+    /// is called as bytes arrive (returning false stops with errc::sink_aborted); out.body stays
+    /// empty, so memory stays bounded whatever the body's size; max_body_bytes does not apply.
+    /// The head (status, fields) is in `out` before the first call. Nothing is sent again once
+    /// any response byte has arrived, so the sink never sees two bodies. An exception from the
+    /// sink leaves the call (and closes the connection).
     template <class Sink> result<void> send(const idem::request& r, response& out, Sink&& sink) {
         using sink_type = std::remove_reference_t<Sink>;
+        static_assert(std::is_same<decltype(std::declval<sink_type&>()(
+                                       std::declval<const char*>(), std::size_t{})),
+                                   bool>::value,
+                      "a body sink is called as `bool sink(const char* data, std::size_t n)` and "
+                      "returns true to go on, false to stop");
         detail::body_sink s;
         s.context = const_cast<void*>(static_cast<const void*>(&sink));
         s.fn = [](void* ctx, const char* p, std::size_t n) -> bool {
@@ -132,13 +160,49 @@ public:
     }
 
 private:
+    // Holds the client for one call; a second caller is turned away, never interleaved.
+    struct call_guard {
+        std::atomic<bool>& flag;
+        bool owned;
+        explicit call_guard(std::atomic<bool>& f) noexcept
+            : flag(f), owned(!f.exchange(true, std::memory_order_acquire)) {}
+        ~call_guard() {
+            if (owned) flag.store(false, std::memory_order_release);
+        }
+    };
+
+    // Closes the connection on every way out of an attempt but the one that keeps it, so a
+    // connection left mid-response (an error, an exception from a sink) never carries another
+    // request.
+    struct close_unless_kept {
+        Transport& conn;
+        bool keep = false;
+        ~close_unless_kept() {
+            if (!keep) conn.close();
+        }
+    };
+
+    // The client's own floor under any RetryPolicy (the README's guarantees): a request that
+    // may have reached the server is re-sent only when it is idempotent, and nothing is re-sent
+    // once a sink may have seen response bytes. A policy can only be stricter, unless it
+    // declares `unsafe_resend_non_idempotent`.
+    static bool client_allows_resend(const error& e, bool idempotent, const detail::body_sink& sink) noexcept {
+        if (sink.fn && e.response_started()) return false;
+        if (!idempotent && e.may_have_executed() && !detail::resends_non_idempotent<Retry>::value)
+            return false;
+        return true;
+    }
+
     result<void> send_to(const idem::request& r, response& out, detail::body_sink sink) {
+        const call_guard held(busy_.on);
+        if (!held.owned)
+            return error(errc::client_busy, "a call on this client was already in progress");
         if (init_error_ != errc{}) return init_error_;
         if (auto v = validate(r); !v) return v.error();
         const auto start = detail::now();
         const auto deadline = opts_.deadline.count() > 0
-                                  ? start + std::chrono::nanoseconds(opts_.deadline)
-                                  : std::chrono::nanoseconds::max() / 2;
+                                  ? detail::later(start, detail::saturated(opts_.deadline))
+                                  : detail::far_future;
         const bool idempotent = is_idempotent(r);
         wbuf_.clear();
         detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
@@ -148,14 +212,16 @@ private:
             error e;
             if (attempt_once(r, idempotent, attempt, out, deadline, sink, e)) {
                 // A policy may ask to send again after a complete response (429, 503 with
-                // Retry-After); it sees whether the request is idempotent and decides. Not
-                // with a sink, which has already been handed this response's body.
+                // Retry-After). Never with a sink, which has been handed this body; never for a
+                // request that is not idempotent, since the server has acted on it.
                 std::chrono::nanoseconds wait{0};
                 if (sink.fn || attempt >= retry_.max_attempts() ||
+                    (!idempotent && !detail::resends_non_idempotent<Retry>::value) ||
                     !detail::ask_retry_response(retry_, out, idempotent, attempt, wait,
-                                                detail::has_retry_response<Retry>{}) ||
-                    detail::now() + wait >= deadline)
+                                                detail::has_retry_response<Retry>{}))
                     return {};
+                wait = detail::saturated(wait);
+                if (wait >= deadline - detail::now()) return {};
                 executed_earlier = true; // the server answered: it may well have acted
                 ++stats_.retries;
                 emit(event_kind::retry, {}, attempt, errc{});
@@ -165,9 +231,12 @@ private:
             e.set_attempts(attempt).set_executed_earlier(executed_earlier);
             executed_earlier = e.may_have_executed(); // includes the earlier attempts
             const failed_attempt f{e, idempotent, attempt};
-            if (attempt >= retry_.max_attempts() || !retry_.should_retry(f)) return e;
-            const std::chrono::nanoseconds wait = retry_.backoff(f);
-            if (detail::now() + wait >= deadline) return e;
+            if (attempt >= retry_.max_attempts() || !client_allows_resend(e, idempotent, sink) ||
+                !retry_.should_retry(f))
+                return e;
+            const std::chrono::nanoseconds wait = detail::saturated(retry_.backoff(f));
+            // Nothing is sent after the deadline: a backoff that would end past it ends the call.
+            if (wait >= deadline - detail::now()) return e;
             ++stats_.retries;
             emit(event_kind::retry, {}, attempt, e.code());
             detail::sleep_for(wait);
@@ -220,6 +289,17 @@ private:
         return true;
     }
 
+    error open_connection(std::chrono::nanoseconds deadline) {
+        detail::dial_settings d;
+        const auto by_timeout = detail::later(detail::now(), detail::saturated(opts_.connect_timeout));
+        d.deadline_binds = deadline <= by_timeout;
+        d.connect_end = d.deadline_binds ? deadline : by_timeout;
+        d.attempt_delay = detail::saturated(opts_.connection_attempt_delay);
+        d.resolver = opts_.resolver;
+        d.resolver_context = opts_.resolver_context;
+        return conn_.open(url_.host, url_.port, d);
+    }
+
     // One attempt. On failure fills `e` with the cause and the facts of how far it got.
     bool attempt_once(const idem::request& r, bool idempotent, unsigned attempt, response& out,
                       std::chrono::nanoseconds deadline, detail::body_sink sink, error& e) {
@@ -230,7 +310,7 @@ private:
             reused = take_idle_connection(idempotent, idle_for, attempt);
         }
         if (!reused) {
-            const error ce = conn_.open(url_.host, url_.port, opts_.connect_timeout, deadline);
+            const error ce = open_connection(deadline);
             if (ce.code() != errc{}) {
                 e = ce;
                 return false;
@@ -241,37 +321,58 @@ private:
             max_first_ = -1;
             emit(event_kind::connected, {}, attempt);
         }
+        close_unless_kept guard{conn_};
+        if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
+        reader_.start(r.method, out, opts_.limits, sink);
 
-        std::size_t sent = 0;
+        const auto write_timeout = detail::saturated(opts_.write_timeout);
         const std::size_t total = wbuf_.size() + r.body.size();
-        const error se = conn_.send_all(wbuf_.data(), wbuf_.size(), r.body.data(), r.body.size(),
-                                        opts_.write_timeout, deadline, sent);
-        const written w = sent == 0 ? written::none : sent < total ? written::partial : written::all;
-        if (se.code() != errc{}) {
-            e = se;
-            e.set_reused(reused).set_written(w);
+        std::size_t sent = 0, stray = 0;
+        bool done = false;
+        auto fail = [&](const error& cause) {
+            e = cause;
+            e.set_reused(reused)
+                .set_written(sent == 0 ? written::none : sent < total ? written::partial : written::all)
+                .set_response_started(reader_.started());
             fail_connection(e, idle_for, attempt);
             return false;
+        };
+        for (;;) {
+            bool readable = false;
+            const error se = conn_.send_all(wbuf_.data(), wbuf_.size(), r.body.data(), r.body.size(),
+                                            write_timeout, deadline, sent, readable);
+            if (se.code() != errc{}) {
+                // A server that answers and closes while a body is still going out (a 413, a
+                // 401) resets the connection, but its answer is still in the receive buffer:
+                // read it before calling the request failed (RFC 9112 §9.5).
+                const bool cut = se.code() == errc::connection_reset || se.code() == errc::broken_pipe;
+                if (!cut || sent == 0) return fail(se);
+                const error re = read_until_done(deadline, reused, done, stray);
+                if (re.code() != errc{} || !done) return fail(se);
+                break;
+            }
+            if (!readable) break; // all sent
+            // The server answers before it has the whole request. An interim response (100
+            // Continue) means go on sending; a final one is the answer, and the rest of the
+            // request is not sent.
+            const error re = read_some(deadline, reused, done, stray);
+            if (re.code() != errc{}) return fail(re);
+            if (done || reader_.head_done()) break;
+        }
+        if (!done) {
+            const error re = read_until_done(deadline, reused, done, stray);
+            if (re.code() != errc{}) return fail(re);
         }
 
-        bool started = false;
-        std::size_t stray = 0;
-        const error re = read_response(r, out, deadline, sink, reused, started, stray);
-        if (re.code() != errc{}) {
-            e = re;
-            e.set_reused(reused).set_written(written::all).set_response_started(started);
-            fail_connection(e, idle_for, attempt);
-            return false;
-        }
-
-        // RFC 9112 §9.3: keep the connection only if both sides allow it, the body ended by
-        // its framing (not by EOF) and nothing follows it — bytes after a complete response
-        // are never read as the next one.
-        const bool keep = KeepAlive::persistent && !reader_.ended_by_eof() && stray == 0 &&
-                          detail::response_allows_reuse(out, reader_.framing()) &&
+        // RFC 9112 §9.3: keep the connection only if both sides allow it, the whole request
+        // went out, the body ended by its framing (not by EOF) and nothing follows it — bytes
+        // after a complete response are never read as the next one.
+        const bool keep = KeepAlive::persistent && sent == total && !reader_.ended_by_eof() &&
+                          stray == 0 && detail::response_allows_reuse(out, reader_.framing()) &&
                           !detail::list_has_token(header_value(r.headers, "Connection"), "close");
         if (reused) detail::notify_reused(ka_, idle_for, detail::has_on_reused<KeepAlive>{});
         if (keep) {
+            guard.keep = true;
             idle_since_ = detail::now();
             ++exchanges_;
             if (auto ka = detail::field_value(out, detail::field_kind::keep_alive); !ka.empty()) {
@@ -303,30 +404,46 @@ private:
         }
     }
 
-    // Reads the response into `out`. `stray` counts bytes that followed it.
-    error read_response(const idem::request& r, response& out, std::chrono::nanoseconds deadline,
-                        detail::body_sink sink, bool reused, bool& started, std::size_t& stray) {
-        if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
-        reader_.start(r.method, out, opts_.limits, sink);
-        for (;;) {
-            std::size_t got = 0;
-            const error ge = conn_.receive(&rbuf_[0], rbuf_.size(), opts_.read_timeout, deadline, got);
-            started = reader_.started();
-            if (ge.code() != errc{}) return ge;
-            if (got == 0) {
-                // EOF before any byte on a reused connection is the keep-alive race.
-                if (!reader_.started() && reused) return error(errc::server_closed_idle);
-                const errc fe = reader_.finish_at_eof();
-                return error(fe);
-            }
-            const auto st = reader_.feed(rbuf_.data(), got);
-            started = true;
-            if (st.failed) return error(st.err);
-            if (reader_.done()) {
-                stray = got - st.consumed;
-                return error(errc{});
-            }
+    // One receive, fed to the reader. `done` when the response is complete; `stray` counts
+    // bytes that followed it.
+    error read_some(std::chrono::nanoseconds deadline, bool reused, bool& done, std::size_t& stray) {
+        std::size_t got = 0;
+        const error ge = conn_.receive(&rbuf_[0], rbuf_.size(), detail::saturated(opts_.read_timeout),
+                                       deadline, got);
+        if (ge.code() != errc{}) return ge;
+        if (got == 0) {
+            // EOF before any byte on a reused connection is the keep-alive race.
+            if (!reader_.started() && reused)
+                return error(errc::server_closed_idle, "EOF before any response byte");
+            const errc fe = reader_.finish_at_eof();
+            if (fe != errc{}) return error(fe, reader_.started() ? "EOF inside the response" : "EOF before any response byte");
+            done = true;
+            return error(errc{});
         }
+        detail::parse_step st;
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+        try {
+            st = reader_.feed(rbuf_.data(), got);
+        } catch (const std::bad_alloc&) {
+            return error(errc::out_of_memory, "while buffering the response");
+        }
+#else
+        st = reader_.feed(rbuf_.data(), got);
+#endif
+        if (st.failed) return error(st.err, st.why);
+        if (reader_.done()) {
+            done = true;
+            stray = got - st.consumed;
+        }
+        return error(errc{});
+    }
+
+    error read_until_done(std::chrono::nanoseconds deadline, bool reused, bool& done, std::size_t& stray) {
+        while (!done) {
+            const error re = read_some(deadline, reused, done, stray);
+            if (re.code() != errc{}) return re;
+        }
+        return error(errc{});
     }
 
     static constexpr std::size_t initial_buffer = 16 * 1024;
@@ -347,6 +464,7 @@ private:
     client_stats stats_;
     event_handler handler_ = nullptr;
     void* handler_ctx_ = nullptr;
+    detail::busy_flag busy_;
 };
 
 /// The client with idem's defaults: timeout-bounded keep-alive, idempotency-aware retries.

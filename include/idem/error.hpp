@@ -15,6 +15,7 @@ enum class errc : int {
     invalid_url = 1,
     unsupported_scheme = 2,
     invalid_request = 3,
+    client_busy = 4, ///< a call overlapped another on the same client (no request was sent)
     // reaching the server (nothing was sent)
     resolve_failed = 10,
     connection_refused = 11,
@@ -38,6 +39,7 @@ enum class errc : int {
     sink_aborted = 35,
     // anything else the system said; the error keeps errno
     system_error = 40,
+    out_of_memory = 41,
 };
 
 /// The enumerator's name, e.g. "server_closed_idle"; "unknown" for a value idem never makes.
@@ -46,6 +48,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::invalid_url: return "invalid_url";
     case errc::unsupported_scheme: return "unsupported_scheme";
     case errc::invalid_request: return "invalid_request";
+    case errc::client_busy: return "client_busy";
     case errc::resolve_failed: return "resolve_failed";
     case errc::connection_refused: return "connection_refused";
     case errc::network_unreachable: return "network_unreachable";
@@ -65,6 +68,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::line_too_long: return "line_too_long";
     case errc::sink_aborted: return "sink_aborted";
     case errc::system_error: return "system_error";
+    case errc::out_of_memory: return "out_of_memory";
     }
     return "unknown";
 }
@@ -76,6 +80,7 @@ inline const char* describe(errc e) noexcept {
     case errc::invalid_url: return "invalid URL";
     case errc::unsupported_scheme: return "unsupported URL scheme (only http is supported)";
     case errc::invalid_request: return "invalid request (method, target or header field)";
+    case errc::client_busy: return "the client is busy with another call (from another thread, or from a body sink); use one client per thread";
     case errc::resolve_failed: return "could not resolve host name";
     case errc::connection_refused: return "connection refused";
     case errc::network_unreachable: return "network unreachable";
@@ -95,6 +100,7 @@ inline const char* describe(errc e) noexcept {
     case errc::line_too_long: return "a response line (status, field or chunk size) exceeds the length limit";
     case errc::sink_aborted: return "the body sink stopped the transfer";
     case errc::system_error: return "system error";
+    case errc::out_of_memory: return "out of memory";
     }
     return "unknown idem error";
 }
@@ -121,6 +127,8 @@ public:
         case errc::server_closed_idle: return std::errc::connection_aborted;
         case errc::malformed_response: return std::errc::bad_message;
         case errc::sink_aborted: return std::errc::operation_canceled;
+        case errc::client_busy: return std::errc::device_or_resource_busy;
+        case errc::out_of_memory: return std::errc::not_enough_memory;
         case errc::body_too_large:
         case errc::line_too_long:
         case errc::header_too_large:
@@ -150,6 +158,9 @@ class error {
 public:
     constexpr error() noexcept = default;
     constexpr error(errc code, int sys_errno = 0) noexcept : code_(code), errno_(sys_errno) {}
+    /// `why` is a static string that says which rule or step failed; it is never freed.
+    constexpr error(errc code, const char* why, int sys_errno = 0) noexcept
+        : code_(code), errno_(sys_errno), reason_(why) {}
 
     constexpr errc code() const noexcept { return code_; }
     /// errno behind the failure, or 0 when the condition did not come from the system.
@@ -170,7 +181,18 @@ public:
         return written_ != idem::written::none || executed_earlier_;
     }
 
-    std::string message() const { return detail::describe(code_); }
+    /// The step or rule that failed ("while resolving the host name"), or an empty view.
+    constexpr std::string_view reason() const noexcept {
+        return reason_ ? std::string_view(reason_) : std::string_view();
+    }
+
+    /// The condition's description, then the reason and the system's text for errno, if any.
+    std::string message() const {
+        std::string m = detail::describe(code_);
+        if (reason_) m.append(": ").append(reason_);
+        if (errno_ != 0) m.append(" (").append(std::generic_category().message(errno_)).append(")");
+        return m;
+    }
     operator std::error_code() const noexcept { return make_error_code(code_); }
 
     // Facts are filled in by the client as the attempt proceeds.
@@ -179,6 +201,7 @@ public:
     constexpr error& set_response_started(bool v) noexcept { response_started_ = v; return *this; }
     constexpr error& set_attempts(unsigned n) noexcept { attempts_ = n; return *this; }
     constexpr error& set_executed_earlier(bool v) noexcept { executed_earlier_ = v; return *this; }
+    constexpr error& set_reason(const char* why) noexcept { reason_ = why; return *this; }
 
     friend constexpr bool operator==(const error& a, errc b) noexcept { return a.code_ == b; }
     friend constexpr bool operator!=(const error& a, errc b) noexcept { return a.code_ != b; }
@@ -186,6 +209,7 @@ public:
 private:
     errc code_ = errc::system_error;
     int errno_ = 0;
+    const char* reason_ = nullptr;
     bool reused_ = false;
     idem::written written_ = idem::written::none;
     bool response_started_ = false;

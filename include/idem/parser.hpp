@@ -17,6 +17,7 @@ struct limits {
     std::size_t max_headers = 100;                 ///< field lines per response
     std::size_t max_line_bytes = 8 * 1024;         ///< status line, field line, chunk-size line
     std::size_t max_body_bytes = 64 * 1024 * 1024; ///< a buffered body
+    std::size_t max_interim_responses = 16;        ///< 1xx heads skipped before the final one
 };
 
 namespace detail {
@@ -28,13 +29,15 @@ struct parse_step {
     bool done = false;
     bool failed = false;
     errc err = errc::malformed_response;
+    const char* why = nullptr; ///< which rule the input broke (a static string), if known
 };
 
-/// A parse_step that failed with `e`.
-inline parse_step parse_failure(errc e) noexcept {
+/// A parse_step that failed with `e`, for the reason `why`.
+inline parse_step parse_failure(errc e, const char* why = nullptr) noexcept {
     parse_step st;
     st.failed = true;
     st.err = e;
+    st.why = why;
     return st;
 }
 

@@ -32,6 +32,7 @@ public:
         pending_.clear();
         head_.reset();
         head_done_ = false;
+        interim_ = 0;
         eof_ = false;
         started_ = false;
     }
@@ -56,14 +57,21 @@ public:
             off += hs.consumed;
             head_.reset();
             // idem never asks to upgrade, so a 101 is not an answer it can read.
-            if (out_->status == 101) return fail(errc::malformed_response);
+            if (out_->status == 101)
+                return fail(errc::malformed_response, "101 Switching Protocols to a request that asked for no upgrade");
             // RFC 9110 §15.2: interim responses come before the final one; skip them.
-            if (is_interim(out_->status)) continue;
+            // A server that sends them without end would hold the call until its deadline.
+            if (is_interim(out_->status)) {
+                if (++interim_ > lim_->max_interim_responses) return fail(errc::too_many_headers, "more 1xx interim responses than the limit");
+                continue;
+            }
             if (const errc fe = decide_framing(*out_, method_, framing_); fe != errc{})
                 return fail(fe);
             if (!sink_.fn && framing_.kind == body_kind::length) {
                 if (framing_.length > lim_->max_body_bytes) return fail(errc::body_too_large);
-                out_->body.reserve(framing_.length);
+                // Reserve on the server's word only up to a small bound; past it the body grows
+                // as bytes arrive, so a false Content-Length costs nothing it did not send.
+                out_->body.reserve(framing_.length < reserve_bound ? framing_.length : reserve_bound);
             }
             decoder_.start(framing_, lim_->max_head_bytes, lim_->max_line_bytes);
             head_done_ = true;
@@ -93,6 +101,7 @@ public:
     }
 
     bool started() const noexcept { return started_; }
+    /// The final (non-1xx) head has been read: the server has answered.
     bool head_done() const noexcept { return head_done_; }
     bool done() const noexcept { return head_done_ && (decoder_.done() || eof_); }
     /// Whether the body ended at EOF (so the connection is gone).
@@ -100,7 +109,7 @@ public:
     const detail::framing& framing() const noexcept { return framing_; }
 
 private:
-    static parse_step fail(errc e) noexcept { return parse_failure(e); }
+    static parse_step fail(errc e, const char* why = nullptr) noexcept { return parse_failure(e, why); }
 
     parse_step body(const char* p, std::size_t n) {
         if (sink_.fn) {
@@ -120,6 +129,8 @@ private:
         });
     }
 
+    static constexpr std::size_t reserve_bound = 64 * 1024;
+
     std::string_view method_;
     response* out_ = nullptr;
     body_sink sink_;
@@ -131,6 +142,7 @@ private:
     bool head_done_ = false;
     bool eof_ = false;
     bool started_ = false;
+    std::size_t interim_ = 0;
 };
 
 } // namespace detail

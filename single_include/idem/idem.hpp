@@ -32,6 +32,7 @@ enum class errc : int {
     invalid_url = 1,
     unsupported_scheme = 2,
     invalid_request = 3,
+    client_busy = 4, ///< a call overlapped another on the same client (no request was sent)
     // reaching the server (nothing was sent)
     resolve_failed = 10,
     connection_refused = 11,
@@ -55,6 +56,7 @@ enum class errc : int {
     sink_aborted = 35,
     // anything else the system said; the error keeps errno
     system_error = 40,
+    out_of_memory = 41,
 };
 
 /// The enumerator's name, e.g. "server_closed_idle"; "unknown" for a value idem never makes.
@@ -63,6 +65,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::invalid_url: return "invalid_url";
     case errc::unsupported_scheme: return "unsupported_scheme";
     case errc::invalid_request: return "invalid_request";
+    case errc::client_busy: return "client_busy";
     case errc::resolve_failed: return "resolve_failed";
     case errc::connection_refused: return "connection_refused";
     case errc::network_unreachable: return "network_unreachable";
@@ -82,6 +85,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::line_too_long: return "line_too_long";
     case errc::sink_aborted: return "sink_aborted";
     case errc::system_error: return "system_error";
+    case errc::out_of_memory: return "out_of_memory";
     }
     return "unknown";
 }
@@ -93,6 +97,7 @@ inline const char* describe(errc e) noexcept {
     case errc::invalid_url: return "invalid URL";
     case errc::unsupported_scheme: return "unsupported URL scheme (only http is supported)";
     case errc::invalid_request: return "invalid request (method, target or header field)";
+    case errc::client_busy: return "the client is busy with another call (from another thread, or from a body sink); use one client per thread";
     case errc::resolve_failed: return "could not resolve host name";
     case errc::connection_refused: return "connection refused";
     case errc::network_unreachable: return "network unreachable";
@@ -112,6 +117,7 @@ inline const char* describe(errc e) noexcept {
     case errc::line_too_long: return "a response line (status, field or chunk size) exceeds the length limit";
     case errc::sink_aborted: return "the body sink stopped the transfer";
     case errc::system_error: return "system error";
+    case errc::out_of_memory: return "out of memory";
     }
     return "unknown idem error";
 }
@@ -138,6 +144,8 @@ public:
         case errc::server_closed_idle: return std::errc::connection_aborted;
         case errc::malformed_response: return std::errc::bad_message;
         case errc::sink_aborted: return std::errc::operation_canceled;
+        case errc::client_busy: return std::errc::device_or_resource_busy;
+        case errc::out_of_memory: return std::errc::not_enough_memory;
         case errc::body_too_large:
         case errc::line_too_long:
         case errc::header_too_large:
@@ -167,6 +175,9 @@ class error {
 public:
     constexpr error() noexcept = default;
     constexpr error(errc code, int sys_errno = 0) noexcept : code_(code), errno_(sys_errno) {}
+    /// `why` is a static string that says which rule or step failed; it is never freed.
+    constexpr error(errc code, const char* why, int sys_errno = 0) noexcept
+        : code_(code), errno_(sys_errno), reason_(why) {}
 
     constexpr errc code() const noexcept { return code_; }
     /// errno behind the failure, or 0 when the condition did not come from the system.
@@ -187,7 +198,18 @@ public:
         return written_ != idem::written::none || executed_earlier_;
     }
 
-    std::string message() const { return detail::describe(code_); }
+    /// The step or rule that failed ("while resolving the host name"), or an empty view.
+    constexpr std::string_view reason() const noexcept {
+        return reason_ ? std::string_view(reason_) : std::string_view();
+    }
+
+    /// The condition's description, then the reason and the system's text for errno, if any.
+    std::string message() const {
+        std::string m = detail::describe(code_);
+        if (reason_) m.append(": ").append(reason_);
+        if (errno_ != 0) m.append(" (").append(std::generic_category().message(errno_)).append(")");
+        return m;
+    }
     operator std::error_code() const noexcept { return make_error_code(code_); }
 
     // Facts are filled in by the client as the attempt proceeds.
@@ -196,6 +218,7 @@ public:
     constexpr error& set_response_started(bool v) noexcept { response_started_ = v; return *this; }
     constexpr error& set_attempts(unsigned n) noexcept { attempts_ = n; return *this; }
     constexpr error& set_executed_earlier(bool v) noexcept { executed_earlier_ = v; return *this; }
+    constexpr error& set_reason(const char* why) noexcept { reason_ = why; return *this; }
 
     friend constexpr bool operator==(const error& a, errc b) noexcept { return a.code_ == b; }
     friend constexpr bool operator!=(const error& a, errc b) noexcept { return a.code_ != b; }
@@ -203,6 +226,7 @@ public:
 private:
     errc code_ = errc::system_error;
     int errno_ = 0;
+    const char* reason_ = nullptr;
     bool reused_ = false;
     idem::written written_ = idem::written::none;
     bool response_started_ = false;
@@ -764,6 +788,7 @@ struct limits {
     std::size_t max_headers = 100;                 ///< field lines per response
     std::size_t max_line_bytes = 8 * 1024;         ///< status line, field line, chunk-size line
     std::size_t max_body_bytes = 64 * 1024 * 1024; ///< a buffered body
+    std::size_t max_interim_responses = 16;        ///< 1xx heads skipped before the final one
 };
 
 namespace detail {
@@ -775,13 +800,15 @@ struct parse_step {
     bool done = false;
     bool failed = false;
     errc err = errc::malformed_response;
+    const char* why = nullptr; ///< which rule the input broke (a static string), if known
 };
 
-/// A parse_step that failed with `e`.
-inline parse_step parse_failure(errc e) noexcept {
+/// A parse_step that failed with `e`, for the reason `why`.
+inline parse_step parse_failure(errc e, const char* why = nullptr) noexcept {
     parse_step st;
     st.failed = true;
     st.err = e;
+    st.why = why;
     return st;
 }
 
@@ -1303,6 +1330,7 @@ public:
         pending_.clear();
         head_.reset();
         head_done_ = false;
+        interim_ = 0;
         eof_ = false;
         started_ = false;
     }
@@ -1327,14 +1355,21 @@ public:
             off += hs.consumed;
             head_.reset();
             // idem never asks to upgrade, so a 101 is not an answer it can read.
-            if (out_->status == 101) return fail(errc::malformed_response);
+            if (out_->status == 101)
+                return fail(errc::malformed_response, "101 Switching Protocols to a request that asked for no upgrade");
             // RFC 9110 §15.2: interim responses come before the final one; skip them.
-            if (is_interim(out_->status)) continue;
+            // A server that sends them without end would hold the call until its deadline.
+            if (is_interim(out_->status)) {
+                if (++interim_ > lim_->max_interim_responses) return fail(errc::too_many_headers, "more 1xx interim responses than the limit");
+                continue;
+            }
             if (const errc fe = decide_framing(*out_, method_, framing_); fe != errc{})
                 return fail(fe);
             if (!sink_.fn && framing_.kind == body_kind::length) {
                 if (framing_.length > lim_->max_body_bytes) return fail(errc::body_too_large);
-                out_->body.reserve(framing_.length);
+                // Reserve on the server's word only up to a small bound; past it the body grows
+                // as bytes arrive, so a false Content-Length costs nothing it did not send.
+                out_->body.reserve(framing_.length < reserve_bound ? framing_.length : reserve_bound);
             }
             decoder_.start(framing_, lim_->max_head_bytes, lim_->max_line_bytes);
             head_done_ = true;
@@ -1364,6 +1399,7 @@ public:
     }
 
     bool started() const noexcept { return started_; }
+    /// The final (non-1xx) head has been read: the server has answered.
     bool head_done() const noexcept { return head_done_; }
     bool done() const noexcept { return head_done_ && (decoder_.done() || eof_); }
     /// Whether the body ended at EOF (so the connection is gone).
@@ -1371,7 +1407,7 @@ public:
     const detail::framing& framing() const noexcept { return framing_; }
 
 private:
-    static parse_step fail(errc e) noexcept { return parse_failure(e); }
+    static parse_step fail(errc e, const char* why = nullptr) noexcept { return parse_failure(e, why); }
 
     parse_step body(const char* p, std::size_t n) {
         if (sink_.fn) {
@@ -1391,6 +1427,8 @@ private:
         });
     }
 
+    static constexpr std::size_t reserve_bound = 64 * 1024;
+
     std::string_view method_;
     response* out_ = nullptr;
     body_sink sink_;
@@ -1402,6 +1440,7 @@ private:
     bool head_done_ = false;
     bool eof_ = false;
     bool started_ = false;
+    std::size_t interim_ = 0;
 };
 
 } // namespace detail
@@ -1753,6 +1792,23 @@ inline std::chrono::nanoseconds now() noexcept {
     return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
+/// A time so far off that no call reaches it (about 73 years), and sums that cannot overflow.
+constexpr std::chrono::nanoseconds far_future = std::chrono::nanoseconds::max() / 4;
+
+/// A duration of any unit as nanoseconds, saturated to [0, far_future]: a timeout of
+/// milliseconds::max() means "no limit", never an overflow.
+template <class Rep, class Period>
+constexpr std::chrono::nanoseconds saturated(std::chrono::duration<Rep, Period> d) noexcept {
+    if (d.count() <= 0) return std::chrono::nanoseconds(0);
+    if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(far_future)) return far_future;
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(d);
+}
+
+/// at + d for a time `at` on idem's clock and d in [0, far_future]: never overflows.
+constexpr std::chrono::nanoseconds later(std::chrono::nanoseconds at, std::chrono::nanoseconds d) noexcept {
+    return d >= far_future - at ? far_future : at + d;
+}
+
 /// Sleeps for `d` (no-op when d <= 0), resuming after signals.
 inline void sleep_for(std::chrono::nanoseconds d) noexcept {
     if (d.count() <= 0) return;
@@ -1853,6 +1909,31 @@ bool ask_retry_response(const P&, const response&, bool, unsigned, std::chrono::
     return false;
 }
 
+// Optional: `static constexpr bool unsafe_resend_non_idempotent = true` lets the policy's
+// should_retry and retry_response re-send a request that is not idempotent after it may have
+// reached the server. Off unless declared: without it the client refuses whatever the policy says.
+template <class P, class = void> struct resends_non_idempotent : std::false_type {};
+template <class P>
+struct resends_non_idempotent<P, void_t<decltype(bool{P::unsafe_resend_non_idempotent})>>
+    : std::integral_constant<bool, P::unsafe_resend_non_idempotent> {};
+
+// Whether a policy has a member of a name at all (any signature), so that an optional member
+// with a wrong signature is a compile error instead of a member silently never called.
+template <class P, class = void> struct names_on_reused : std::false_type {};
+template <class P> struct names_on_reused<P, void_t<decltype(&P::on_reused)>> : std::true_type {};
+template <class P, class = void> struct names_retry_response : std::false_type {};
+template <class P>
+struct names_retry_response<P, void_t<decltype(&P::retry_response)>> : std::true_type {};
+// An optional constant is either absent or a bool.
+template <class P, class = void> struct probe_before_reuse_is_bool : std::true_type {};
+template <class P>
+struct probe_before_reuse_is_bool<P, void_t<decltype(P::probe_before_reuse)>>
+    : std::is_same<std::remove_cv_t<decltype(P::probe_before_reuse)>, bool> {};
+template <class P, class = void> struct unsafe_resend_is_bool : std::true_type {};
+template <class P>
+struct unsafe_resend_is_bool<P, void_t<decltype(P::unsafe_resend_non_idempotent)>>
+    : std::is_same<std::remove_cv_t<decltype(P::unsafe_resend_non_idempotent)>, bool> {};
+
 template <class P> constexpr bool is_keep_alive_policy() {
     return has_persistent<P>::value && has_may_reuse<P>::value && has_on_idle_close<P>::value;
 }
@@ -1871,6 +1952,11 @@ template <class P> struct keep_alive_policy_asserts {
     static_assert(has_on_idle_close<P>::value,
                   "KeepAlivePolicy needs `void on_idle_close(std::chrono::nanoseconds idle_for)` "
                   "(called when the server closed an idle connection)");
+    static_assert(!names_on_reused<P>::value || has_on_reused<P>::value,
+                  "KeepAlivePolicy::on_reused must be `void on_reused(std::chrono::nanoseconds "
+                  "idle_for)` (optional; called when a reused connection delivered a response)");
+    static_assert(probe_before_reuse_is_bool<P>::value,
+                  "KeepAlivePolicy::probe_before_reuse must be `static constexpr bool` (optional)");
     static constexpr bool value = true;
 };
 
@@ -1882,6 +1968,12 @@ template <class P> struct retry_policy_asserts {
     static_assert(has_backoff<P>::value,
                   "RetryPolicy needs `std::chrono::nanoseconds backoff(const "
                   "idem::failed_attempt&) const` (how long to wait before the next attempt)");
+    static_assert(!names_retry_response<P>::value || has_retry_response<P>::value,
+                  "RetryPolicy::retry_response must be `bool retry_response(const idem::response&, "
+                  "bool idempotent, unsigned attempt, std::chrono::nanoseconds& wait) const` "
+                  "(optional; retry after a complete response)");
+    static_assert(unsafe_resend_is_bool<P>::value,
+                  "RetryPolicy::unsafe_resend_non_idempotent must be `static constexpr bool` (optional)");
     static constexpr bool value = true;
 };
 
@@ -1889,21 +1981,201 @@ template <class P> struct retry_policy_asserts {
 } // namespace idem
 
 #endif
-// idem: the socket layer — resolve, connect with a timeout, send and receive with timeouts,
-// the zero-wait liveness probe, and the mapping of errno and getaddrinfo codes to idem::errc.
-// The only header that includes system socket headers.
+// idem: the socket layer — connect (racing addresses, RFC 8305), send and receive with
+// timeouts that signals cannot stretch, the zero-wait liveness probe, and the mapping of errno
+// to idem::errc. With resolve.hpp, the only headers that include system socket headers.
 #ifndef IDEM_DETAIL_SOCKET_HPP
 #define IDEM_DETAIL_SOCKET_HPP
 
+// idem: name resolution under a deadline. Numeric hosts never reach the resolver; names are
+// resolved on a helper thread whose late answer is abandoned, so a resolver that hangs cannot
+// hold a call past its deadline (docs/deadlines.md says why this design and not another).
+#ifndef IDEM_DETAIL_RESOLVE_HPP
+#define IDEM_DETAIL_RESOLVE_HPP
 
+
+#include <atomic>
 #include <cerrno>
 
-#include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
+
+namespace idem {
+
+/// The addresses a host name resolved to, in the resolver's order of preference.
+struct address_list {
+    static constexpr std::size_t capacity = 16;
+    sockaddr_storage addr[capacity];
+    socklen_t len[capacity];
+    std::size_t count = 0;
+
+    /// Appends an address (the port is the caller's to set); false when full or not IP.
+    bool add(const sockaddr* a, socklen_t n) noexcept {
+        if (count == capacity || n > sizeof(sockaddr_storage)) return false;
+        if (a->sa_family != AF_INET && a->sa_family != AF_INET6) return false;
+        std::memcpy(&addr[count], a, n);
+        len[count++] = n;
+        return true;
+    }
+    int family(std::size_t i) const noexcept { return addr[i].ss_family; }
+};
+
+/// A resolver: fills `out` with the addresses of `host` (the port is set by the caller) and
+/// returns an error without one when that fails. It runs on a helper thread and may outlive
+/// the call that started it, so `context` must outlive every resolution.
+using resolver_function = error (*)(void* context, const char* host, address_list& out);
+
+namespace detail {
+
+/// getaddrinfo's EAI_* → an error with getaddrinfo's own words as the reason.
+inline error gai_to_error(int rc, int sys) noexcept {
+    switch (rc) {
+    case EAI_SYSTEM: return error(errc::system_error, "getaddrinfo failed", sys);
+    case EAI_MEMORY: return error(errc::out_of_memory, "getaddrinfo ran out of memory");
+    default: return error(errc::resolve_failed, ::gai_strerror(rc)); // a static string
+    }
+}
+
+/// The default resolver: getaddrinfo, TCP addresses of either family.
+inline error system_resolve(void*, const char* host, address_list& out) noexcept {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* list = nullptr;
+    const int rc = ::getaddrinfo(host, nullptr, &hints, &list);
+    if (rc != 0) return gai_to_error(rc, errno);
+    for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next)
+        out.add(ai->ai_addr, static_cast<socklen_t>(ai->ai_addrlen));
+    ::freeaddrinfo(list);
+    if (out.count == 0) return error(errc::resolve_failed, "the name has no IPv4 or IPv6 address");
+    return error(errc{});
+}
+
+/// A literal IPv4 or IPv6 address, parsed without the resolver. False for a name.
+inline bool parse_numeric_host(const char* host, address_list& out) noexcept {
+    sockaddr_in a4{};
+    if (::inet_pton(AF_INET, host, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        return out.add(reinterpret_cast<const sockaddr*>(&a4), sizeof a4);
+    }
+    sockaddr_in6 a6{};
+    if (::inet_pton(AF_INET6, host, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        return out.add(reinterpret_cast<const sockaddr*>(&a6), sizeof a6);
+    }
+    return false;
+}
+
+/// One resolution shared by the caller and its helper thread; whichever lets go last frees it.
+struct resolve_job {
+    std::atomic<int> refs{2};
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv;
+    bool done = false;
+    resolver_function fn = nullptr;
+    void* context = nullptr;
+    char host[256] = {};
+    address_list out;
+    error err;
+
+    void release() noexcept {
+        if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            pthread_cond_destroy(&cv);
+            pthread_mutex_destroy(&mu);
+            delete this;
+        }
+    }
+
+    static void* run(void* p) noexcept {
+        auto* job = static_cast<resolve_job*>(p);
+        address_list found;
+        const error e = job->fn(job->context, job->host, found);
+        pthread_mutex_lock(&job->mu);
+        job->out = found;
+        job->err = e;
+        job->done = true;
+        pthread_cond_signal(&job->cv);
+        pthread_mutex_unlock(&job->mu);
+        job->release();
+        return nullptr;
+    }
+};
+
+/// Resolves `host` into `out` by `deadline` (on idem's clock); `timeout_binds` says whether the
+/// connect timeout, not the call's deadline, ends the wait. The helper thread starts with every
+/// signal blocked, so it never runs the process's signal handlers.
+inline error resolve(const char* host, resolver_function fn, void* context,
+                     std::chrono::nanoseconds deadline, bool timeout_binds, address_list& out) {
+    out.count = 0;
+    if (parse_numeric_host(host, out)) return error(errc{});
+    if (std::strlen(host) >= sizeof resolve_job::host) // RFC 1035 §2.3.4: 255 octets at most
+        return error(errc::invalid_url, "host name longer than 255 characters");
+    auto* job = new (std::nothrow) resolve_job;
+    if (!job) return error(errc::out_of_memory, "no memory for the resolver");
+    std::strcpy(job->host, host);
+    job->fn = fn ? fn : &system_resolve;
+    job->context = context;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&job->cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    pthread_attr_t ta;
+    pthread_attr_init(&ta);
+    pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    const int rc = pthread_create(&t, &ta, &resolve_job::run, job);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    pthread_attr_destroy(&ta);
+    if (rc != 0) {
+        job->refs.store(1, std::memory_order_relaxed);
+        job->release();
+        return error(errc::system_error, "could not start the resolver thread", rc);
+    }
+
+    // The wait is measured on CLOCK_MONOTONIC (what the condition variable knows); the
+    // deadline is on idem's clock, so convert the time left once.
+    timespec mono{};
+    ::clock_gettime(CLOCK_MONOTONIC, &mono);
+    auto left = deadline - now();
+    if (left.count() < 0) left = std::chrono::nanoseconds(0);
+    const auto until = std::chrono::seconds(mono.tv_sec) + std::chrono::nanoseconds(mono.tv_nsec) + left;
+    timespec abs{};
+    abs.tv_sec = static_cast<time_t>(until.count() / 1000000000);
+    abs.tv_nsec = static_cast<long>(until.count() % 1000000000);
+
+    pthread_mutex_lock(&job->mu);
+    int wr = 0;
+    while (!job->done && wr != ETIMEDOUT) wr = pthread_cond_timedwait(&job->cv, &job->mu, &abs);
+    const bool done = job->done;
+    if (done) out = job->out;
+    const error e = job->err;
+    pthread_mutex_unlock(&job->mu);
+    job->release(); // a late answer is abandoned: the thread frees the job when it ends
+    if (!done)
+        return timeout_binds ? error(errc::connect_timeout, "timed out resolving the host name")
+                             : error(errc::deadline_exceeded, "the deadline passed while resolving the host name");
+    return e;
+}
+
+} // namespace detail
+} // namespace idem
+
+#endif
+
+
+#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -1940,15 +2212,6 @@ constexpr errc errno_to_errc(int e, io_phase phase) noexcept {
                : phase == io_phase::write ? errc::write_timeout
                                           : errc::read_timeout;
     default: return errc::system_error;
-    }
-}
-
-/// getaddrinfo's EAI_* → errc.
-inline error gai_to_error(int rc) noexcept {
-    switch (rc) {
-    case EAI_SYSTEM: return error(errc::system_error, errno);
-    case EAI_MEMORY: return error(errc::system_error, ENOMEM);
-    default: return error(errc::resolve_failed); // EAI_NONAME, EAI_AGAIN, EAI_FAIL, ...
     }
 }
 
@@ -2000,49 +2263,55 @@ inline int to_poll_ms(std::chrono::nanoseconds d) noexcept {
 /// What the zero-wait probe of an idle connection found.
 enum class liveness : unsigned char { alive, closed, reset, stray_bytes };
 
+/// How to open a connection: every bound is on idem's clock (detail::now()).
+struct dial_settings {
+    std::chrono::nanoseconds connect_end{0};  ///< when resolving and connecting must be done
+    bool deadline_binds = false;              ///< connect_end is the call's deadline, not the connect timeout
+    std::chrono::nanoseconds attempt_delay{std::chrono::milliseconds(250)}; ///< RFC 8305 §5
+    resolver_function resolver = nullptr;     ///< nullptr: getaddrinfo
+    void* resolver_context = nullptr;
+};
+
+/// The error for a wait that ran out: the call's deadline, or the step's own timeout.
+inline error timed_out(bool deadline_binds, io_phase phase, const char* why) noexcept {
+    return deadline_binds ? error(errc::deadline_exceeded, why)
+                          : error(errno_to_errc(ETIMEDOUT, phase), why);
+}
+
 /// A connected stream socket with send and receive timeouts that the caller adjusts per wait.
 /// This is the client's transport: a type with the same members (open, send_all, receive,
 /// probe, close, is_open) can stand in for it, e.g. to inject faults in tests or to add TLS.
+/// Every wait is measured against a fixed end: a signal (EINTR) resumes it for what is left.
 class connection {
 public:
     bool is_open() const noexcept { return sock_.is_open(); }
     void close() noexcept { sock_.reset(); }
     int fd() const noexcept { return sock_.get(); }
 
-    /// Resolves host:port and connects to each address in turn until one answers.
-    /// Each attempt waits at most `timeout`, never past `deadline`.
-    error open(const std::string& host, std::uint16_t port, std::chrono::nanoseconds timeout,
-               std::chrono::nanoseconds deadline) {
+    /// Resolves host (numeric hosts never reach the resolver) and connects to port, racing
+    /// the addresses as RFC 8305 describes, all by d.connect_end.
+    error open(const std::string& host, std::uint16_t port, const dial_settings& d) {
         close();
-        addrinfo hints{};
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_NUMERICSERV;
-        char service[8];
-        std::snprintf(service, sizeof service, "%u", unsigned(port));
-        addrinfo* list = nullptr;
-        const int rc = ::getaddrinfo(host.c_str(), service, &hints, &list);
-        if (rc != 0) return gai_to_error(rc);
-        error last(errc::resolve_failed);
-        for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-            const auto left = deadline - now();
-            if (left.count() <= 0) {
-                last = error(errc::deadline_exceeded);
-                break;
-            }
-            last = connect_one(*ai, left < timeout ? left : timeout, left < timeout);
-            if (is_open()) break;
+        address_list addrs;
+        const error re = resolve(host.c_str(), d.resolver, d.resolver_context, d.connect_end,
+                                 !d.deadline_binds, addrs);
+        if (re.code() != errc{}) return re;
+        for (std::size_t i = 0; i < addrs.count; ++i) {
+            if (addrs.family(i) == AF_INET)
+                reinterpret_cast<sockaddr_in*>(&addrs.addr[i])->sin_port = htons(port);
+            else
+                reinterpret_cast<sockaddr_in6*>(&addrs.addr[i])->sin6_port = htons(port);
         }
-        ::freeaddrinfo(list);
-        if (is_open()) return error(errc{});
-        return last;
+        return dial(addrs, d);
     }
 
-    /// Sends all of a then b. `sent` reports how many bytes the kernel accepted.
+    /// Sends a then b, from byte `sent` on (in: bytes already sent; out: bytes the kernel has
+    /// accepted in all). When the socket stalls and the server has begun to answer, it stops
+    /// early with `readable` set (RFC 9112 §9.5: a client sending a body watches for a response).
     error send_all(const char* a, std::size_t an, const char* b, std::size_t bn,
                    std::chrono::nanoseconds timeout, std::chrono::nanoseconds deadline,
-                   std::size_t& sent) {
-        sent = 0;
+                   std::size_t& sent, bool& readable) {
+        readable = false;
         const std::size_t total = an + bn;
         while (sent < total) {
             iovec iov[2];
@@ -2061,36 +2330,52 @@ public:
             const int e = errno;
             if (e == EINTR) continue;
             if (e != EAGAIN && e != EWOULDBLOCK) return sys_error(e, io_phase::write);
-            const error w = wait(POLLOUT, timeout, deadline, io_phase::write);
+            short got = 0;
+            const error w = wait(POLLOUT | POLLIN, timeout, deadline, io_phase::write, got);
             if (w.code() != errc{}) return w;
+            if ((got & POLLIN) != 0) {
+                readable = true;
+                return error(errc{});
+            }
         }
         return error(errc{});
     }
 
-    /// Receives up to n bytes. Returns 0 bytes only at EOF.
+    /// Receives up to n bytes, waiting at most `timeout` and never past `deadline`. Returns 0
+    /// bytes only at EOF.
     error receive(char* p, std::size_t n, std::chrono::nanoseconds timeout,
                   std::chrono::nanoseconds deadline, std::size_t& got) {
         got = 0;
-        const auto left = deadline - now();
-        if (left.count() <= 0) return error(errc::deadline_exceeded);
+        const auto start = now();
+        const auto left = deadline - start;
+        if (left.count() <= 0) return error(errc::deadline_exceeded, "before reading the response");
         const bool deadline_binds = left < timeout;
-        const auto wait_for = deadline_binds ? left : timeout;
-        if (wait_for != rcv_timeout_) {
-            // The socket stays blocking with SO_RCVTIMEO: one recv per read, no poll.
-            const timeval tv = to_timeval(wait_for);
-            ::setsockopt(fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            rcv_timeout_ = wait_for;
-        }
+        const auto limit = deadline_binds ? left : timeout;
+        auto wait_for = limit;
         for (;;) {
+            if (wait_for != rcv_timeout_) {
+                // The socket stays blocking with SO_RCVTIMEO: one recv per read, no poll.
+                const timeval tv = to_timeval(wait_for);
+                ::setsockopt(fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+                rcv_timeout_ = wait_for;
+            }
             const ssize_t r = ::recv(fd(), p, n, 0);
             if (r >= 0) {
                 got = std::size_t(r);
                 return error(errc{});
             }
             const int e = errno;
-            if (e == EINTR) continue;
-            if ((e == EAGAIN || e == EWOULDBLOCK) && deadline_binds)
-                return error(errc::deadline_exceeded);
+            if (e == EINTR) {
+                // A signal handler ran: a recv under SO_RCVTIMEO is never restarted by the
+                // kernel, and restarting it here with the whole timeout would let a periodic
+                // signal stretch the wait without end. Wait only for what is left.
+                wait_for = limit - (now() - start);
+                if (wait_for.count() <= 0)
+                    return timed_out(deadline_binds, io_phase::read, "waiting for the response");
+                continue;
+            }
+            if ((e == EAGAIN || e == EWOULDBLOCK))
+                return timed_out(deadline_binds, io_phase::read, "waiting for the response");
             return sys_error(e, io_phase::read);
         }
     }
@@ -2111,41 +2396,119 @@ public:
     }
 
 private:
+    // Waits for `events` (at most `timeout`, never past `deadline`); `got` says which came.
     error wait(short events, std::chrono::nanoseconds timeout, std::chrono::nanoseconds deadline,
-               io_phase phase) noexcept {
-        const auto left = deadline - now();
-        if (left.count() <= 0) return error(errc::deadline_exceeded);
+               io_phase phase, short& got) noexcept {
+        const auto start = now();
+        const auto left = deadline - start;
+        if (left.count() <= 0) return error(errc::deadline_exceeded, "before sending the request");
         const bool deadline_binds = left < timeout;
+        const auto end = start + (deadline_binds ? left : timeout);
         pollfd p{fd(), events, 0};
         for (;;) {
-            const int r = ::poll(&p, 1, to_poll_ms(deadline_binds ? left : timeout));
-            if (r > 0) return error(errc{}); // errors show up in the next call
-            if (r == 0) return deadline_binds ? error(errc::deadline_exceeded)
-                                              : error(errno_to_errc(ETIMEDOUT, phase));
+            const int r = ::poll(&p, 1, to_poll_ms(end - now()));
+            if (r > 0) {
+                got = p.revents; // errors show up in the next call
+                return error(errc{});
+            }
+            if (r == 0 || (errno == EINTR && now() >= end))
+                return timed_out(deadline_binds, phase, "waiting for the socket to take the request");
             if (errno != EINTR) return sys_error(errno, phase);
         }
     }
 
-    error connect_one(const addrinfo& ai, std::chrono::nanoseconds timeout, bool deadline_binds) {
-        socket_handle s(::socket(ai.ai_family, ai.ai_socktype | SOCK_CLOEXEC, ai.ai_protocol));
+    // Opens a non-blocking socket to `a` and starts connecting. `s` is left closed on failure.
+    static error start_connect(const sockaddr_storage& a, socklen_t len, socket_handle& s,
+                               bool& connected) noexcept {
+        connected = false;
+        s = socket_handle(::socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (!s.is_open()) return sys_error(errno, io_phase::connect);
         const int flags = ::fcntl(s.get(), F_GETFL, 0);
         ::fcntl(s.get(), F_SETFL, flags | O_NONBLOCK);
-        if (::connect(s.get(), ai.ai_addr, ai.ai_addrlen) != 0) {
-            if (errno != EINPROGRESS && errno != EINTR) return sys_error(errno, io_phase::connect);
-            pollfd p{s.get(), POLLOUT, 0};
-            int r;
-            do {
-                r = ::poll(&p, 1, to_poll_ms(timeout));
-            } while (r < 0 && errno == EINTR);
-            if (r == 0)
-                return deadline_binds ? error(errc::deadline_exceeded) : error(errc::connect_timeout, ETIMEDOUT);
-            if (r < 0) return sys_error(errno, io_phase::connect);
-            int err = 0;
-            socklen_t len = sizeof err;
-            ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-            if (err != 0) return sys_error(err, io_phase::connect);
+        if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&a), len) == 0) {
+            connected = true;
+            return error(errc{});
         }
+        // EINTR: the connect goes on in the background, like EINPROGRESS.
+        if (errno == EINPROGRESS || errno == EINTR) return error(errc{});
+        const int e = errno;
+        s.reset();
+        return sys_error(e, io_phase::connect);
+    }
+
+    // Races the addresses (RFC 8305, "Happy Eyeballs"): families interleaved starting with the
+    // first address's (§4), the next attempt started attempt_delay after the last one or as
+    // soon as one fails (§5), the first to connect wins, all by d.connect_end. In this thread:
+    // non-blocking connects and one poll over the attempts in flight.
+    error dial(const address_list& addrs, const dial_settings& d) {
+        constexpr std::size_t cap = address_list::capacity;
+        std::size_t order[cap];
+        std::size_t n = 0;
+        {
+            bool used[cap] = {};
+            int want = addrs.count ? addrs.family(0) : AF_INET6;
+            while (n < addrs.count) {
+                std::size_t pick = addrs.count;
+                for (std::size_t i = 0; i < addrs.count && pick == addrs.count; ++i)
+                    if (!used[i] && addrs.family(i) == want) pick = i;
+                for (std::size_t i = 0; i < addrs.count && pick == addrs.count; ++i)
+                    if (!used[i]) pick = i; // the other family has run out
+                used[pick] = true;
+                order[n++] = pick;
+                want = addrs.family(pick) == AF_INET6 ? AF_INET : AF_INET6;
+            }
+        }
+        socket_handle s[cap];
+        pollfd pf[cap];
+        std::size_t flying = 0, next = 0;
+        error last(errc::resolve_failed, "the name has no address");
+        auto next_at = now();
+        for (;;) {
+            auto t = now();
+            if (next < n && (flying == 0 || t >= next_at)) {
+                const std::size_t i = order[next++];
+                bool connected = false;
+                const error e = start_connect(addrs.addr[i], addrs.len[i], s[flying], connected);
+                if (connected) return won(s[flying]);
+                if (e.code() != errc{}) {
+                    last = e;
+                    next_at = t; // a failure starts the next attempt at once
+                    continue;
+                }
+                pf[flying] = {s[flying].get(), POLLOUT, 0};
+                ++flying;
+                next_at = t + d.attempt_delay;
+                continue;
+            }
+            if (flying == 0) return last;
+            if (t >= d.connect_end)
+                return timed_out(d.deadline_binds, io_phase::connect,
+                                 next == 1 ? "connecting" : "no address answered in time");
+            const auto until = next < n && next_at < d.connect_end ? next_at : d.connect_end;
+            const int r = ::poll(pf, static_cast<nfds_t>(flying), to_poll_ms(until - t));
+            if (r < 0 && errno != EINTR) return sys_error(errno, io_phase::connect);
+            if (r <= 0) continue; // a signal, or time to start the next attempt: look again
+            for (std::size_t k = 0; k < flying;) {
+                if (pf[k].revents == 0) {
+                    ++k;
+                    continue;
+                }
+                int err = 0;
+                socklen_t len = sizeof err;
+                ::getsockopt(s[k].get(), SOL_SOCKET, SO_ERROR, &err, &len);
+                if (err == 0) return won(s[k]);
+                last = sys_error(err, io_phase::connect);
+                // Drop the failed attempt: the last one in flight takes its place.
+                --flying;
+                s[k] = std::move(s[flying]);
+                pf[k] = pf[flying];
+                next_at = now();
+            }
+        }
+    }
+
+    error won(socket_handle& s) noexcept {
+        const int flags = ::fcntl(s.get(), F_GETFL, 0);
         ::fcntl(s.get(), F_SETFL, flags & ~O_NONBLOCK);
         const int one = 1;
         // Requests go out in one write; Nagle would only delay the next one.
@@ -2170,14 +2533,22 @@ private:
 
 namespace idem {
 
-/// Timeouts, limits and defaults of a client. A zero deadline means none.
+/// Timeouts, limits and defaults of a client. A zero deadline means none; durations too large
+/// to add to the clock (milliseconds::max()) mean "no limit".
 struct client_options {
-    std::chrono::milliseconds connect_timeout{10000}; ///< per address tried
+    std::chrono::milliseconds connect_timeout{10000}; ///< resolving and connecting, all addresses
     std::chrono::milliseconds read_timeout{30000};    ///< per wait for response bytes
     std::chrono::milliseconds write_timeout{30000};   ///< per wait for the socket to take bytes
     std::chrono::milliseconds deadline{120000};       ///< the whole call, retries included
+    /// How long one address may try to connect before the next is started alongside
+    /// (RFC 8305 §5 "Connection Attempt Delay"; a failure starts the next at once).
+    std::chrono::milliseconds connection_attempt_delay{250};
     idem::limits limits;
     std::string_view user_agent = "idem/" IDEM_VERSION_STRING; ///< empty: send none
+    /// Resolves host names (numeric hosts never reach it); nullptr means getaddrinfo. It runs on
+    /// a helper thread that a call abandons at its deadline; `resolver_context` must outlive it.
+    resolver_function resolver = nullptr;
+    void* resolver_context = nullptr;
 };
 
 /// What a client did, for logs and tests (see basic_client::set_event_handler).
@@ -2209,8 +2580,20 @@ struct client_stats {
     unsigned long stale_failures = 0; ///< reused connections that failed before a response
 };
 
+namespace detail {
+// A flag that a move leaves behind, so a client stays movable while it counts its callers.
+struct busy_flag {
+    std::atomic<bool> on{false};
+    busy_flag() noexcept = default;
+    busy_flag(busy_flag&&) noexcept {}
+    busy_flag& operator=(busy_flag&&) noexcept { return *this; }
+};
+} // namespace detail
+
 /// A blocking HTTP/1.1 client for one origin, holding at most one connection. `Transport` is
 /// the socket layer (detail::connection): a seam for fault injection and, one day, TLS.
+/// One call at a time: a call that overlaps another (another thread, or a body sink calling
+/// back into its own client) fails at once with errc::client_busy and sends nothing.
 template <class KeepAlive = keep_alive::timeout_bounded, class Retry = retry::idempotent,
           class Transport = detail::connection>
 class basic_client {
@@ -2263,13 +2646,19 @@ public:
     /// a kept-alive connection and a warmed-up `out`, it allocates nothing.
     result<void> send(const idem::request& r, response& out) { return send_to(r, out, {}); }
 
-    /// Like send, but streams the body: `sink(const char* data, std::size_t n)` is called as
-    /// bytes arrive (returning false stops with errc::sink_aborted) and out.body stays empty,
-    /// so memory stays bounded whatever the body's size; max_body_bytes does not apply. The
-    /// head (status, fields) is in `out` before the first call. A retry happens only before any
-    /// response byte, so the sink never sees two bodies.
+    /// Like send, but streams the body: `sink(const char* data, std::size_t n)` returns bool and
+    /// is called as bytes arrive (returning false stops with errc::sink_aborted); out.body stays
+    /// empty, so memory stays bounded whatever the body's size; max_body_bytes does not apply.
+    /// The head (status, fields) is in `out` before the first call. Nothing is sent again once
+    /// any response byte has arrived, so the sink never sees two bodies. An exception from the
+    /// sink leaves the call (and closes the connection).
     template <class Sink> result<void> send(const idem::request& r, response& out, Sink&& sink) {
         using sink_type = std::remove_reference_t<Sink>;
+        static_assert(std::is_same<decltype(std::declval<sink_type&>()(
+                                       std::declval<const char*>(), std::size_t{})),
+                                   bool>::value,
+                      "a body sink is called as `bool sink(const char* data, std::size_t n)` and "
+                      "returns true to go on, false to stop");
         detail::body_sink s;
         s.context = const_cast<void*>(static_cast<const void*>(&sink));
         s.fn = [](void* ctx, const char* p, std::size_t n) -> bool {
@@ -2279,13 +2668,49 @@ public:
     }
 
 private:
+    // Holds the client for one call; a second caller is turned away, never interleaved.
+    struct call_guard {
+        std::atomic<bool>& flag;
+        bool owned;
+        explicit call_guard(std::atomic<bool>& f) noexcept
+            : flag(f), owned(!f.exchange(true, std::memory_order_acquire)) {}
+        ~call_guard() {
+            if (owned) flag.store(false, std::memory_order_release);
+        }
+    };
+
+    // Closes the connection on every way out of an attempt but the one that keeps it, so a
+    // connection left mid-response (an error, an exception from a sink) never carries another
+    // request.
+    struct close_unless_kept {
+        Transport& conn;
+        bool keep = false;
+        ~close_unless_kept() {
+            if (!keep) conn.close();
+        }
+    };
+
+    // The client's own floor under any RetryPolicy (the README's guarantees): a request that
+    // may have reached the server is re-sent only when it is idempotent, and nothing is re-sent
+    // once a sink may have seen response bytes. A policy can only be stricter, unless it
+    // declares `unsafe_resend_non_idempotent`.
+    static bool client_allows_resend(const error& e, bool idempotent, const detail::body_sink& sink) noexcept {
+        if (sink.fn && e.response_started()) return false;
+        if (!idempotent && e.may_have_executed() && !detail::resends_non_idempotent<Retry>::value)
+            return false;
+        return true;
+    }
+
     result<void> send_to(const idem::request& r, response& out, detail::body_sink sink) {
+        const call_guard held(busy_.on);
+        if (!held.owned)
+            return error(errc::client_busy, "a call on this client was already in progress");
         if (init_error_ != errc{}) return init_error_;
         if (auto v = validate(r); !v) return v.error();
         const auto start = detail::now();
         const auto deadline = opts_.deadline.count() > 0
-                                  ? start + std::chrono::nanoseconds(opts_.deadline)
-                                  : std::chrono::nanoseconds::max() / 2;
+                                  ? detail::later(start, detail::saturated(opts_.deadline))
+                                  : detail::far_future;
         const bool idempotent = is_idempotent(r);
         wbuf_.clear();
         detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
@@ -2295,14 +2720,16 @@ private:
             error e;
             if (attempt_once(r, idempotent, attempt, out, deadline, sink, e)) {
                 // A policy may ask to send again after a complete response (429, 503 with
-                // Retry-After); it sees whether the request is idempotent and decides. Not
-                // with a sink, which has already been handed this response's body.
+                // Retry-After). Never with a sink, which has been handed this body; never for a
+                // request that is not idempotent, since the server has acted on it.
                 std::chrono::nanoseconds wait{0};
                 if (sink.fn || attempt >= retry_.max_attempts() ||
+                    (!idempotent && !detail::resends_non_idempotent<Retry>::value) ||
                     !detail::ask_retry_response(retry_, out, idempotent, attempt, wait,
-                                                detail::has_retry_response<Retry>{}) ||
-                    detail::now() + wait >= deadline)
+                                                detail::has_retry_response<Retry>{}))
                     return {};
+                wait = detail::saturated(wait);
+                if (wait >= deadline - detail::now()) return {};
                 executed_earlier = true; // the server answered: it may well have acted
                 ++stats_.retries;
                 emit(event_kind::retry, {}, attempt, errc{});
@@ -2312,9 +2739,12 @@ private:
             e.set_attempts(attempt).set_executed_earlier(executed_earlier);
             executed_earlier = e.may_have_executed(); // includes the earlier attempts
             const failed_attempt f{e, idempotent, attempt};
-            if (attempt >= retry_.max_attempts() || !retry_.should_retry(f)) return e;
-            const std::chrono::nanoseconds wait = retry_.backoff(f);
-            if (detail::now() + wait >= deadline) return e;
+            if (attempt >= retry_.max_attempts() || !client_allows_resend(e, idempotent, sink) ||
+                !retry_.should_retry(f))
+                return e;
+            const std::chrono::nanoseconds wait = detail::saturated(retry_.backoff(f));
+            // Nothing is sent after the deadline: a backoff that would end past it ends the call.
+            if (wait >= deadline - detail::now()) return e;
             ++stats_.retries;
             emit(event_kind::retry, {}, attempt, e.code());
             detail::sleep_for(wait);
@@ -2367,6 +2797,17 @@ private:
         return true;
     }
 
+    error open_connection(std::chrono::nanoseconds deadline) {
+        detail::dial_settings d;
+        const auto by_timeout = detail::later(detail::now(), detail::saturated(opts_.connect_timeout));
+        d.deadline_binds = deadline <= by_timeout;
+        d.connect_end = d.deadline_binds ? deadline : by_timeout;
+        d.attempt_delay = detail::saturated(opts_.connection_attempt_delay);
+        d.resolver = opts_.resolver;
+        d.resolver_context = opts_.resolver_context;
+        return conn_.open(url_.host, url_.port, d);
+    }
+
     // One attempt. On failure fills `e` with the cause and the facts of how far it got.
     bool attempt_once(const idem::request& r, bool idempotent, unsigned attempt, response& out,
                       std::chrono::nanoseconds deadline, detail::body_sink sink, error& e) {
@@ -2377,7 +2818,7 @@ private:
             reused = take_idle_connection(idempotent, idle_for, attempt);
         }
         if (!reused) {
-            const error ce = conn_.open(url_.host, url_.port, opts_.connect_timeout, deadline);
+            const error ce = open_connection(deadline);
             if (ce.code() != errc{}) {
                 e = ce;
                 return false;
@@ -2388,37 +2829,58 @@ private:
             max_first_ = -1;
             emit(event_kind::connected, {}, attempt);
         }
+        close_unless_kept guard{conn_};
+        if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
+        reader_.start(r.method, out, opts_.limits, sink);
 
-        std::size_t sent = 0;
+        const auto write_timeout = detail::saturated(opts_.write_timeout);
         const std::size_t total = wbuf_.size() + r.body.size();
-        const error se = conn_.send_all(wbuf_.data(), wbuf_.size(), r.body.data(), r.body.size(),
-                                        opts_.write_timeout, deadline, sent);
-        const written w = sent == 0 ? written::none : sent < total ? written::partial : written::all;
-        if (se.code() != errc{}) {
-            e = se;
-            e.set_reused(reused).set_written(w);
+        std::size_t sent = 0, stray = 0;
+        bool done = false;
+        auto fail = [&](const error& cause) {
+            e = cause;
+            e.set_reused(reused)
+                .set_written(sent == 0 ? written::none : sent < total ? written::partial : written::all)
+                .set_response_started(reader_.started());
             fail_connection(e, idle_for, attempt);
             return false;
+        };
+        for (;;) {
+            bool readable = false;
+            const error se = conn_.send_all(wbuf_.data(), wbuf_.size(), r.body.data(), r.body.size(),
+                                            write_timeout, deadline, sent, readable);
+            if (se.code() != errc{}) {
+                // A server that answers and closes while a body is still going out (a 413, a
+                // 401) resets the connection, but its answer is still in the receive buffer:
+                // read it before calling the request failed (RFC 9112 §9.5).
+                const bool cut = se.code() == errc::connection_reset || se.code() == errc::broken_pipe;
+                if (!cut || sent == 0) return fail(se);
+                const error re = read_until_done(deadline, reused, done, stray);
+                if (re.code() != errc{} || !done) return fail(se);
+                break;
+            }
+            if (!readable) break; // all sent
+            // The server answers before it has the whole request. An interim response (100
+            // Continue) means go on sending; a final one is the answer, and the rest of the
+            // request is not sent.
+            const error re = read_some(deadline, reused, done, stray);
+            if (re.code() != errc{}) return fail(re);
+            if (done || reader_.head_done()) break;
+        }
+        if (!done) {
+            const error re = read_until_done(deadline, reused, done, stray);
+            if (re.code() != errc{}) return fail(re);
         }
 
-        bool started = false;
-        std::size_t stray = 0;
-        const error re = read_response(r, out, deadline, sink, reused, started, stray);
-        if (re.code() != errc{}) {
-            e = re;
-            e.set_reused(reused).set_written(written::all).set_response_started(started);
-            fail_connection(e, idle_for, attempt);
-            return false;
-        }
-
-        // RFC 9112 §9.3: keep the connection only if both sides allow it, the body ended by
-        // its framing (not by EOF) and nothing follows it — bytes after a complete response
-        // are never read as the next one.
-        const bool keep = KeepAlive::persistent && !reader_.ended_by_eof() && stray == 0 &&
-                          detail::response_allows_reuse(out, reader_.framing()) &&
+        // RFC 9112 §9.3: keep the connection only if both sides allow it, the whole request
+        // went out, the body ended by its framing (not by EOF) and nothing follows it — bytes
+        // after a complete response are never read as the next one.
+        const bool keep = KeepAlive::persistent && sent == total && !reader_.ended_by_eof() &&
+                          stray == 0 && detail::response_allows_reuse(out, reader_.framing()) &&
                           !detail::list_has_token(header_value(r.headers, "Connection"), "close");
         if (reused) detail::notify_reused(ka_, idle_for, detail::has_on_reused<KeepAlive>{});
         if (keep) {
+            guard.keep = true;
             idle_since_ = detail::now();
             ++exchanges_;
             if (auto ka = detail::field_value(out, detail::field_kind::keep_alive); !ka.empty()) {
@@ -2450,30 +2912,46 @@ private:
         }
     }
 
-    // Reads the response into `out`. `stray` counts bytes that followed it.
-    error read_response(const idem::request& r, response& out, std::chrono::nanoseconds deadline,
-                        detail::body_sink sink, bool reused, bool& started, std::size_t& stray) {
-        if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
-        reader_.start(r.method, out, opts_.limits, sink);
-        for (;;) {
-            std::size_t got = 0;
-            const error ge = conn_.receive(&rbuf_[0], rbuf_.size(), opts_.read_timeout, deadline, got);
-            started = reader_.started();
-            if (ge.code() != errc{}) return ge;
-            if (got == 0) {
-                // EOF before any byte on a reused connection is the keep-alive race.
-                if (!reader_.started() && reused) return error(errc::server_closed_idle);
-                const errc fe = reader_.finish_at_eof();
-                return error(fe);
-            }
-            const auto st = reader_.feed(rbuf_.data(), got);
-            started = true;
-            if (st.failed) return error(st.err);
-            if (reader_.done()) {
-                stray = got - st.consumed;
-                return error(errc{});
-            }
+    // One receive, fed to the reader. `done` when the response is complete; `stray` counts
+    // bytes that followed it.
+    error read_some(std::chrono::nanoseconds deadline, bool reused, bool& done, std::size_t& stray) {
+        std::size_t got = 0;
+        const error ge = conn_.receive(&rbuf_[0], rbuf_.size(), detail::saturated(opts_.read_timeout),
+                                       deadline, got);
+        if (ge.code() != errc{}) return ge;
+        if (got == 0) {
+            // EOF before any byte on a reused connection is the keep-alive race.
+            if (!reader_.started() && reused)
+                return error(errc::server_closed_idle, "EOF before any response byte");
+            const errc fe = reader_.finish_at_eof();
+            if (fe != errc{}) return error(fe, reader_.started() ? "EOF inside the response" : "EOF before any response byte");
+            done = true;
+            return error(errc{});
         }
+        detail::parse_step st;
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+        try {
+            st = reader_.feed(rbuf_.data(), got);
+        } catch (const std::bad_alloc&) {
+            return error(errc::out_of_memory, "while buffering the response");
+        }
+#else
+        st = reader_.feed(rbuf_.data(), got);
+#endif
+        if (st.failed) return error(st.err, st.why);
+        if (reader_.done()) {
+            done = true;
+            stray = got - st.consumed;
+        }
+        return error(errc{});
+    }
+
+    error read_until_done(std::chrono::nanoseconds deadline, bool reused, bool& done, std::size_t& stray) {
+        while (!done) {
+            const error re = read_some(deadline, reused, done, stray);
+            if (re.code() != errc{}) return re;
+        }
+        return error(errc{});
     }
 
     static constexpr std::size_t initial_buffer = 16 * 1024;
@@ -2494,6 +2972,7 @@ private:
     client_stats stats_;
     event_handler handler_ = nullptr;
     void* handler_ctx_ = nullptr;
+    detail::busy_flag busy_;
 };
 
 /// The client with idem's defaults: timeout-bounded keep-alive, idempotency-aware retries.

@@ -25,15 +25,15 @@ public:
 
     idem::error send_all(const char* a, std::size_t an, const char* b, std::size_t bn,
                          std::chrono::nanoseconds timeout, std::chrono::nanoseconds deadline,
-                         std::size_t& sent) {
-        if (send_errno_ == 0) return connection::send_all(a, an, b, bn, timeout, deadline, sent);
+                         std::size_t& sent, bool& readable) {
+        if (send_errno_ == 0)
+            return connection::send_all(a, an, b, bn, timeout, deadline, sent, readable);
         const int e = send_errno_;
         send_errno_ = 0;
-        sent = 0;
         const std::size_t ta = send_after_ < an ? send_after_ : an;
         const std::size_t tb = send_after_ - ta < bn ? send_after_ - ta : bn;
         if (ta + tb != 0) {
-            const auto r = connection::send_all(a, ta, b, tb, timeout, deadline, sent);
+            const auto r = connection::send_all(a, ta, b, tb, timeout, deadline, sent, readable);
             if (r.code() != idem::errc{}) return r;
         }
         return idem::detail::sys_error(e, idem::detail::io_phase::write);

@@ -20,6 +20,23 @@ inline std::chrono::nanoseconds now() noexcept {
     return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
+/// A time so far off that no call reaches it (about 73 years), and sums that cannot overflow.
+constexpr std::chrono::nanoseconds far_future = std::chrono::nanoseconds::max() / 4;
+
+/// A duration of any unit as nanoseconds, saturated to [0, far_future]: a timeout of
+/// milliseconds::max() means "no limit", never an overflow.
+template <class Rep, class Period>
+constexpr std::chrono::nanoseconds saturated(std::chrono::duration<Rep, Period> d) noexcept {
+    if (d.count() <= 0) return std::chrono::nanoseconds(0);
+    if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(far_future)) return far_future;
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(d);
+}
+
+/// at + d for a time `at` on idem's clock and d in [0, far_future]: never overflows.
+constexpr std::chrono::nanoseconds later(std::chrono::nanoseconds at, std::chrono::nanoseconds d) noexcept {
+    return d >= far_future - at ? far_future : at + d;
+}
+
 /// Sleeps for `d` (no-op when d <= 0), resuming after signals.
 inline void sleep_for(std::chrono::nanoseconds d) noexcept {
     if (d.count() <= 0) return;

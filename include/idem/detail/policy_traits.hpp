@@ -89,6 +89,31 @@ bool ask_retry_response(const P&, const response&, bool, unsigned, std::chrono::
     return false;
 }
 
+// Optional: `static constexpr bool unsafe_resend_non_idempotent = true` lets the policy's
+// should_retry and retry_response re-send a request that is not idempotent after it may have
+// reached the server. Off unless declared: without it the client refuses whatever the policy says.
+template <class P, class = void> struct resends_non_idempotent : std::false_type {};
+template <class P>
+struct resends_non_idempotent<P, void_t<decltype(bool{P::unsafe_resend_non_idempotent})>>
+    : std::integral_constant<bool, P::unsafe_resend_non_idempotent> {};
+
+// Whether a policy has a member of a name at all (any signature), so that an optional member
+// with a wrong signature is a compile error instead of a member silently never called.
+template <class P, class = void> struct names_on_reused : std::false_type {};
+template <class P> struct names_on_reused<P, void_t<decltype(&P::on_reused)>> : std::true_type {};
+template <class P, class = void> struct names_retry_response : std::false_type {};
+template <class P>
+struct names_retry_response<P, void_t<decltype(&P::retry_response)>> : std::true_type {};
+// An optional constant is either absent or a bool.
+template <class P, class = void> struct probe_before_reuse_is_bool : std::true_type {};
+template <class P>
+struct probe_before_reuse_is_bool<P, void_t<decltype(P::probe_before_reuse)>>
+    : std::is_same<std::remove_cv_t<decltype(P::probe_before_reuse)>, bool> {};
+template <class P, class = void> struct unsafe_resend_is_bool : std::true_type {};
+template <class P>
+struct unsafe_resend_is_bool<P, void_t<decltype(P::unsafe_resend_non_idempotent)>>
+    : std::is_same<std::remove_cv_t<decltype(P::unsafe_resend_non_idempotent)>, bool> {};
+
 template <class P> constexpr bool is_keep_alive_policy() {
     return has_persistent<P>::value && has_may_reuse<P>::value && has_on_idle_close<P>::value;
 }
@@ -107,6 +132,11 @@ template <class P> struct keep_alive_policy_asserts {
     static_assert(has_on_idle_close<P>::value,
                   "KeepAlivePolicy needs `void on_idle_close(std::chrono::nanoseconds idle_for)` "
                   "(called when the server closed an idle connection)");
+    static_assert(!names_on_reused<P>::value || has_on_reused<P>::value,
+                  "KeepAlivePolicy::on_reused must be `void on_reused(std::chrono::nanoseconds "
+                  "idle_for)` (optional; called when a reused connection delivered a response)");
+    static_assert(probe_before_reuse_is_bool<P>::value,
+                  "KeepAlivePolicy::probe_before_reuse must be `static constexpr bool` (optional)");
     static constexpr bool value = true;
 };
 
@@ -118,6 +148,12 @@ template <class P> struct retry_policy_asserts {
     static_assert(has_backoff<P>::value,
                   "RetryPolicy needs `std::chrono::nanoseconds backoff(const "
                   "idem::failed_attempt&) const` (how long to wait before the next attempt)");
+    static_assert(!names_retry_response<P>::value || has_retry_response<P>::value,
+                  "RetryPolicy::retry_response must be `bool retry_response(const idem::response&, "
+                  "bool idempotent, unsigned attempt, std::chrono::nanoseconds& wait) const` "
+                  "(optional; retry after a complete response)");
+    static_assert(unsafe_resend_is_bool<P>::value,
+                  "RetryPolicy::unsafe_resend_non_idempotent must be `static constexpr bool` (optional)");
     static constexpr bool value = true;
 };
 

@@ -1,11 +1,12 @@
-// idem: the socket layer — resolve, connect with a timeout, send and receive with timeouts,
-// the zero-wait liveness probe, and the mapping of errno and getaddrinfo codes to idem::errc.
-// The only header that includes system socket headers.
+// idem: the socket layer — connect (racing addresses, RFC 8305), send and receive with
+// timeouts that signals cannot stretch, the zero-wait liveness probe, and the mapping of errno
+// to idem::errc. With resolve.hpp, the only headers that include system socket headers.
 #ifndef IDEM_DETAIL_SOCKET_HPP
 #define IDEM_DETAIL_SOCKET_HPP
 
 #include "../error.hpp"
 #include "clock.hpp"
+#include "resolve.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -59,15 +60,6 @@ constexpr errc errno_to_errc(int e, io_phase phase) noexcept {
     }
 }
 
-/// getaddrinfo's EAI_* → errc.
-inline error gai_to_error(int rc) noexcept {
-    switch (rc) {
-    case EAI_SYSTEM: return error(errc::system_error, errno);
-    case EAI_MEMORY: return error(errc::system_error, ENOMEM);
-    default: return error(errc::resolve_failed); // EAI_NONAME, EAI_AGAIN, EAI_FAIL, ...
-    }
-}
-
 inline error sys_error(int e, io_phase phase) noexcept { return error(errno_to_errc(e, phase), e); }
 
 /// An owned socket descriptor.
@@ -116,49 +108,55 @@ inline int to_poll_ms(std::chrono::nanoseconds d) noexcept {
 /// What the zero-wait probe of an idle connection found.
 enum class liveness : unsigned char { alive, closed, reset, stray_bytes };
 
+/// How to open a connection: every bound is on idem's clock (detail::now()).
+struct dial_settings {
+    std::chrono::nanoseconds connect_end{0};  ///< when resolving and connecting must be done
+    bool deadline_binds = false;              ///< connect_end is the call's deadline, not the connect timeout
+    std::chrono::nanoseconds attempt_delay{std::chrono::milliseconds(250)}; ///< RFC 8305 §5
+    resolver_function resolver = nullptr;     ///< nullptr: getaddrinfo
+    void* resolver_context = nullptr;
+};
+
+/// The error for a wait that ran out: the call's deadline, or the step's own timeout.
+inline error timed_out(bool deadline_binds, io_phase phase, const char* why) noexcept {
+    return deadline_binds ? error(errc::deadline_exceeded, why)
+                          : error(errno_to_errc(ETIMEDOUT, phase), why);
+}
+
 /// A connected stream socket with send and receive timeouts that the caller adjusts per wait.
 /// This is the client's transport: a type with the same members (open, send_all, receive,
 /// probe, close, is_open) can stand in for it, e.g. to inject faults in tests or to add TLS.
+/// Every wait is measured against a fixed end: a signal (EINTR) resumes it for what is left.
 class connection {
 public:
     bool is_open() const noexcept { return sock_.is_open(); }
     void close() noexcept { sock_.reset(); }
     int fd() const noexcept { return sock_.get(); }
 
-    /// Resolves host:port and connects to each address in turn until one answers.
-    /// Each attempt waits at most `timeout`, never past `deadline`.
-    error open(const std::string& host, std::uint16_t port, std::chrono::nanoseconds timeout,
-               std::chrono::nanoseconds deadline) {
+    /// Resolves host (numeric hosts never reach the resolver) and connects to port, racing
+    /// the addresses as RFC 8305 describes, all by d.connect_end.
+    error open(const std::string& host, std::uint16_t port, const dial_settings& d) {
         close();
-        addrinfo hints{};
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_NUMERICSERV;
-        char service[8];
-        std::snprintf(service, sizeof service, "%u", unsigned(port));
-        addrinfo* list = nullptr;
-        const int rc = ::getaddrinfo(host.c_str(), service, &hints, &list);
-        if (rc != 0) return gai_to_error(rc);
-        error last(errc::resolve_failed);
-        for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-            const auto left = deadline - now();
-            if (left.count() <= 0) {
-                last = error(errc::deadline_exceeded);
-                break;
-            }
-            last = connect_one(*ai, left < timeout ? left : timeout, left < timeout);
-            if (is_open()) break;
+        address_list addrs;
+        const error re = resolve(host.c_str(), d.resolver, d.resolver_context, d.connect_end,
+                                 !d.deadline_binds, addrs);
+        if (re.code() != errc{}) return re;
+        for (std::size_t i = 0; i < addrs.count; ++i) {
+            if (addrs.family(i) == AF_INET)
+                reinterpret_cast<sockaddr_in*>(&addrs.addr[i])->sin_port = htons(port);
+            else
+                reinterpret_cast<sockaddr_in6*>(&addrs.addr[i])->sin6_port = htons(port);
         }
-        ::freeaddrinfo(list);
-        if (is_open()) return error(errc{});
-        return last;
+        return dial(addrs, d);
     }
 
-    /// Sends all of a then b. `sent` reports how many bytes the kernel accepted.
+    /// Sends a then b, from byte `sent` on (in: bytes already sent; out: bytes the kernel has
+    /// accepted in all). When the socket stalls and the server has begun to answer, it stops
+    /// early with `readable` set (RFC 9112 §9.5: a client sending a body watches for a response).
     error send_all(const char* a, std::size_t an, const char* b, std::size_t bn,
                    std::chrono::nanoseconds timeout, std::chrono::nanoseconds deadline,
-                   std::size_t& sent) {
-        sent = 0;
+                   std::size_t& sent, bool& readable) {
+        readable = false;
         const std::size_t total = an + bn;
         while (sent < total) {
             iovec iov[2];
@@ -177,36 +175,52 @@ public:
             const int e = errno;
             if (e == EINTR) continue;
             if (e != EAGAIN && e != EWOULDBLOCK) return sys_error(e, io_phase::write);
-            const error w = wait(POLLOUT, timeout, deadline, io_phase::write);
+            short got = 0;
+            const error w = wait(POLLOUT | POLLIN, timeout, deadline, io_phase::write, got);
             if (w.code() != errc{}) return w;
+            if ((got & POLLIN) != 0) {
+                readable = true;
+                return error(errc{});
+            }
         }
         return error(errc{});
     }
 
-    /// Receives up to n bytes. Returns 0 bytes only at EOF.
+    /// Receives up to n bytes, waiting at most `timeout` and never past `deadline`. Returns 0
+    /// bytes only at EOF.
     error receive(char* p, std::size_t n, std::chrono::nanoseconds timeout,
                   std::chrono::nanoseconds deadline, std::size_t& got) {
         got = 0;
-        const auto left = deadline - now();
-        if (left.count() <= 0) return error(errc::deadline_exceeded);
+        const auto start = now();
+        const auto left = deadline - start;
+        if (left.count() <= 0) return error(errc::deadline_exceeded, "before reading the response");
         const bool deadline_binds = left < timeout;
-        const auto wait_for = deadline_binds ? left : timeout;
-        if (wait_for != rcv_timeout_) {
-            // The socket stays blocking with SO_RCVTIMEO: one recv per read, no poll.
-            const timeval tv = to_timeval(wait_for);
-            ::setsockopt(fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            rcv_timeout_ = wait_for;
-        }
+        const auto limit = deadline_binds ? left : timeout;
+        auto wait_for = limit;
         for (;;) {
+            if (wait_for != rcv_timeout_) {
+                // The socket stays blocking with SO_RCVTIMEO: one recv per read, no poll.
+                const timeval tv = to_timeval(wait_for);
+                ::setsockopt(fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+                rcv_timeout_ = wait_for;
+            }
             const ssize_t r = ::recv(fd(), p, n, 0);
             if (r >= 0) {
                 got = std::size_t(r);
                 return error(errc{});
             }
             const int e = errno;
-            if (e == EINTR) continue;
-            if ((e == EAGAIN || e == EWOULDBLOCK) && deadline_binds)
-                return error(errc::deadline_exceeded);
+            if (e == EINTR) {
+                // A signal handler ran: a recv under SO_RCVTIMEO is never restarted by the
+                // kernel, and restarting it here with the whole timeout would let a periodic
+                // signal stretch the wait without end. Wait only for what is left.
+                wait_for = limit - (now() - start);
+                if (wait_for.count() <= 0)
+                    return timed_out(deadline_binds, io_phase::read, "waiting for the response");
+                continue;
+            }
+            if ((e == EAGAIN || e == EWOULDBLOCK))
+                return timed_out(deadline_binds, io_phase::read, "waiting for the response");
             return sys_error(e, io_phase::read);
         }
     }
@@ -227,41 +241,119 @@ public:
     }
 
 private:
+    // Waits for `events` (at most `timeout`, never past `deadline`); `got` says which came.
     error wait(short events, std::chrono::nanoseconds timeout, std::chrono::nanoseconds deadline,
-               io_phase phase) noexcept {
-        const auto left = deadline - now();
-        if (left.count() <= 0) return error(errc::deadline_exceeded);
+               io_phase phase, short& got) noexcept {
+        const auto start = now();
+        const auto left = deadline - start;
+        if (left.count() <= 0) return error(errc::deadline_exceeded, "before sending the request");
         const bool deadline_binds = left < timeout;
+        const auto end = start + (deadline_binds ? left : timeout);
         pollfd p{fd(), events, 0};
         for (;;) {
-            const int r = ::poll(&p, 1, to_poll_ms(deadline_binds ? left : timeout));
-            if (r > 0) return error(errc{}); // errors show up in the next call
-            if (r == 0) return deadline_binds ? error(errc::deadline_exceeded)
-                                              : error(errno_to_errc(ETIMEDOUT, phase));
+            const int r = ::poll(&p, 1, to_poll_ms(end - now()));
+            if (r > 0) {
+                got = p.revents; // errors show up in the next call
+                return error(errc{});
+            }
+            if (r == 0 || (errno == EINTR && now() >= end))
+                return timed_out(deadline_binds, phase, "waiting for the socket to take the request");
             if (errno != EINTR) return sys_error(errno, phase);
         }
     }
 
-    error connect_one(const addrinfo& ai, std::chrono::nanoseconds timeout, bool deadline_binds) {
-        socket_handle s(::socket(ai.ai_family, ai.ai_socktype | SOCK_CLOEXEC, ai.ai_protocol));
+    // Opens a non-blocking socket to `a` and starts connecting. `s` is left closed on failure.
+    static error start_connect(const sockaddr_storage& a, socklen_t len, socket_handle& s,
+                               bool& connected) noexcept {
+        connected = false;
+        s = socket_handle(::socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (!s.is_open()) return sys_error(errno, io_phase::connect);
         const int flags = ::fcntl(s.get(), F_GETFL, 0);
         ::fcntl(s.get(), F_SETFL, flags | O_NONBLOCK);
-        if (::connect(s.get(), ai.ai_addr, ai.ai_addrlen) != 0) {
-            if (errno != EINPROGRESS && errno != EINTR) return sys_error(errno, io_phase::connect);
-            pollfd p{s.get(), POLLOUT, 0};
-            int r;
-            do {
-                r = ::poll(&p, 1, to_poll_ms(timeout));
-            } while (r < 0 && errno == EINTR);
-            if (r == 0)
-                return deadline_binds ? error(errc::deadline_exceeded) : error(errc::connect_timeout, ETIMEDOUT);
-            if (r < 0) return sys_error(errno, io_phase::connect);
-            int err = 0;
-            socklen_t len = sizeof err;
-            ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-            if (err != 0) return sys_error(err, io_phase::connect);
+        if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&a), len) == 0) {
+            connected = true;
+            return error(errc{});
         }
+        // EINTR: the connect goes on in the background, like EINPROGRESS.
+        if (errno == EINPROGRESS || errno == EINTR) return error(errc{});
+        const int e = errno;
+        s.reset();
+        return sys_error(e, io_phase::connect);
+    }
+
+    // Races the addresses (RFC 8305, "Happy Eyeballs"): families interleaved starting with the
+    // first address's (§4), the next attempt started attempt_delay after the last one or as
+    // soon as one fails (§5), the first to connect wins, all by d.connect_end. In this thread:
+    // non-blocking connects and one poll over the attempts in flight.
+    error dial(const address_list& addrs, const dial_settings& d) {
+        constexpr std::size_t cap = address_list::capacity;
+        std::size_t order[cap];
+        std::size_t n = 0;
+        {
+            bool used[cap] = {};
+            int want = addrs.count ? addrs.family(0) : AF_INET6;
+            while (n < addrs.count) {
+                std::size_t pick = addrs.count;
+                for (std::size_t i = 0; i < addrs.count && pick == addrs.count; ++i)
+                    if (!used[i] && addrs.family(i) == want) pick = i;
+                for (std::size_t i = 0; i < addrs.count && pick == addrs.count; ++i)
+                    if (!used[i]) pick = i; // the other family has run out
+                used[pick] = true;
+                order[n++] = pick;
+                want = addrs.family(pick) == AF_INET6 ? AF_INET : AF_INET6;
+            }
+        }
+        socket_handle s[cap];
+        pollfd pf[cap];
+        std::size_t flying = 0, next = 0;
+        error last(errc::resolve_failed, "the name has no address");
+        auto next_at = now();
+        for (;;) {
+            auto t = now();
+            if (next < n && (flying == 0 || t >= next_at)) {
+                const std::size_t i = order[next++];
+                bool connected = false;
+                const error e = start_connect(addrs.addr[i], addrs.len[i], s[flying], connected);
+                if (connected) return won(s[flying]);
+                if (e.code() != errc{}) {
+                    last = e;
+                    next_at = t; // a failure starts the next attempt at once
+                    continue;
+                }
+                pf[flying] = {s[flying].get(), POLLOUT, 0};
+                ++flying;
+                next_at = t + d.attempt_delay;
+                continue;
+            }
+            if (flying == 0) return last;
+            if (t >= d.connect_end)
+                return timed_out(d.deadline_binds, io_phase::connect,
+                                 next == 1 ? "connecting" : "no address answered in time");
+            const auto until = next < n && next_at < d.connect_end ? next_at : d.connect_end;
+            const int r = ::poll(pf, static_cast<nfds_t>(flying), to_poll_ms(until - t));
+            if (r < 0 && errno != EINTR) return sys_error(errno, io_phase::connect);
+            if (r <= 0) continue; // a signal, or time to start the next attempt: look again
+            for (std::size_t k = 0; k < flying;) {
+                if (pf[k].revents == 0) {
+                    ++k;
+                    continue;
+                }
+                int err = 0;
+                socklen_t len = sizeof err;
+                ::getsockopt(s[k].get(), SOL_SOCKET, SO_ERROR, &err, &len);
+                if (err == 0) return won(s[k]);
+                last = sys_error(err, io_phase::connect);
+                // Drop the failed attempt: the last one in flight takes its place.
+                --flying;
+                s[k] = std::move(s[flying]);
+                pf[k] = pf[flying];
+                next_at = now();
+            }
+        }
+    }
+
+    error won(socket_handle& s) noexcept {
+        const int flags = ::fcntl(s.get(), F_GETFL, 0);
         ::fcntl(s.get(), F_SETFL, flags & ~O_NONBLOCK);
         const int one = 1;
         // Requests go out in one write; Nagle would only delay the next one.
