@@ -92,12 +92,24 @@ const std::vector<bad_case>& bad_cases() {
         {"EOF inside chunked body", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", errc::unexpected_eof},
         {"EOF before the last chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", errc::unexpected_eof},
         {"EOF inside the head", "HTTP/1.1 200 OK\r\nContent-Len", errc::unexpected_eof},
+        // RFC 9112 §2.2: a bare CR is invalid anywhere; read as the blank line it would hide
+        // every field behind it, the framing ones included.
+        {"bare CR before the fields", "HTTP/1.1 200 OK\r\n\rContent-Length: 5\r\n\r\nhello", errc::malformed_response},
+        {"bare CR hiding Transfer-Encoding", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\rTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", errc::malformed_response},
+        {"bare CR as the blank line", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\rok\r\n\r\n", errc::malformed_response},
+        {"bare CR in a trailer line", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\rb\r\n\r\n", errc::malformed_response},
         {"EOF in the trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: 1\r\n", errc::unexpected_eof},
     };
     return v;
 }
 
 std::vector<std::size_t> one_cut(std::size_t i) { return {i}; }
+
+std::string interim_heads(int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += "HTTP/1.1 100 Continue\r\n\r\n";
+    return s + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+}
 
 } // namespace
 
@@ -230,4 +242,13 @@ TEST_CASE("Keep-Alive hint parsing") {
     CHECK(parse_keep_alive("timeout=-1").timeout_s == -1);
     CHECK(parse_keep_alive("timeout=abc, max=").max == -1);
     CHECK(parse_keep_alive("").timeout_s == -1);
+}
+
+TEST_CASE("a call skips a bounded number of 1xx responses") {
+    const idem::limits lim;
+    const auto at_limit = read_whole(interim_heads(int(lim.max_interim_responses)), "GET");
+    CHECK(at_limit.err == errc{});
+    CHECK(at_limit.r.body == "ok");
+    const auto past = read_whole(interim_heads(int(lim.max_interim_responses) + 1), "GET");
+    CHECK(past.err == errc::too_many_headers);
 }

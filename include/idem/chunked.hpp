@@ -67,7 +67,7 @@ public:
 private:
     enum class state : unsigned char {
         size_start, size, size_ws, ext, size_lf, data, data_cr, data_lf, trailer_start,
-        trailer_line, final_lf, done
+        trailer_line, trailer_lf, final_lf, done
     };
 
     static parse_step fail(parse_step, errc e) noexcept { return parse_failure(e); }
@@ -169,8 +169,17 @@ private:
                 ++i;
                 break;
             case state::trailer_line:
+                // A field line ends in CRLF or LF; a bare CR or a NUL inside it is invalid
+                // (RFC 9112 §2.2, RFC 9110 §5.5).
                 if (c == '\n') state_ = state::trailer_start;
+                else if (c == '\r') state_ = state::trailer_lf;
                 else if (c == '\0') return fail(st, errc::malformed_response);
+                if (!count_trailer()) return fail(st, errc::header_too_large);
+                ++i;
+                break;
+            case state::trailer_lf:
+                if (c != '\n') return fail(st, errc::malformed_response);
+                state_ = state::trailer_start;
                 if (!count_trailer()) return fail(st, errc::header_too_large);
                 ++i;
                 break;

@@ -911,7 +911,14 @@ private:
         const char* p = le + 1;
         while (p < end) {
             const char* const start = p;
-            if (*p == '\r' || *p == '\n') break; // the blank line
+            // The blank line ends the head: CRLF or LF, and nothing after it. A bare CR is
+            // invalid wherever it appears (RFC 9112 §2.2); taking it for the end of the head
+            // would drop every field behind it, the framing ones included.
+            if (*p == '\n' || (*p == '\r' && p[1] == '\n')) {
+                if (p + (*p == '\r' ? 2 : 1) != end) return errc::malformed_response;
+                break;
+            }
+            if (*p == '\r') return errc::malformed_response;
             if (*p == ' ' || *p == '\t') {
                 // obs-fold (RFC 9112 §5.2): replace the line break with spaces and extend the
                 // previous value. A fold before any field has nothing to continue.
@@ -1162,7 +1169,7 @@ public:
 private:
     enum class state : unsigned char {
         size_start, size, size_ws, ext, size_lf, data, data_cr, data_lf, trailer_start,
-        trailer_line, final_lf, done
+        trailer_line, trailer_lf, final_lf, done
     };
 
     static parse_step fail(parse_step, errc e) noexcept { return parse_failure(e); }
@@ -1264,8 +1271,17 @@ private:
                 ++i;
                 break;
             case state::trailer_line:
+                // A field line ends in CRLF or LF; a bare CR or a NUL inside it is invalid
+                // (RFC 9112 §2.2, RFC 9110 §5.5).
                 if (c == '\n') state_ = state::trailer_start;
+                else if (c == '\r') state_ = state::trailer_lf;
                 else if (c == '\0') return fail(st, errc::malformed_response);
+                if (!count_trailer()) return fail(st, errc::header_too_large);
+                ++i;
+                break;
+            case state::trailer_lf:
+                if (c != '\n') return fail(st, errc::malformed_response);
+                state_ = state::trailer_start;
                 if (!count_trailer()) return fail(st, errc::header_too_large);
                 ++i;
                 break;

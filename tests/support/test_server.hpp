@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +43,7 @@ enum class action {
     delay,                ///< execute, wait `delay_for`, then answer
     raw,                  ///< execute, send `raw` bytes verbatim, then close if `close_after`
     drip,                 ///< execute, send `raw` one byte every `delay_for`
+    raw_before_body,      ///< execute on the head alone: send `raw` before reading the body, close
 };
 
 struct step {
@@ -184,7 +187,16 @@ private:
         }
     }
 
+    // Server threads never take the signals a test aims at the thread under test.
+    static void block_test_signals() {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGALRM);
+        ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    }
+
     void accept_loop() {
+        block_test_signals();
         for (;;) {
             bool timed_out = false;
             if (!wait_readable(listen_fd_, -1, timed_out)) return;
@@ -229,6 +241,11 @@ private:
         if (!id.empty()) ++by_id_[id];
     }
 
+    step peek_step() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return script_.empty() ? step{} : script_.front();
+    }
+
     step next_step() {
         std::lock_guard<std::mutex> l(mu_);
         ++seen_;
@@ -248,6 +265,7 @@ private:
     }
 
     void serve(int fd) {
+        block_test_signals();
         std::string buf;
         for (;;) {
             // Read one request: the head, then a Content-Length body.
@@ -273,6 +291,19 @@ private:
             const std::string head = buf.substr(0, head_end + 4);
             const std::string cl = field(head, "Content-Length");
             const std::size_t body_len = cl.empty() ? 0 : std::stoul(cl);
+            if (peek_step().what == action::raw_before_body) {
+                // Answer on the head alone and close with the body unread: the kernel resets
+                // the connection, as a server refusing an upload (413, 401) does.
+                const step s = next_step();
+                {
+                    std::lock_guard<std::mutex> l(mu_);
+                    last_head_ = head;
+                }
+                record(head.substr(0, head.find(' ')), field(head, "X-Request-Id"));
+                send_all(fd, s.raw);
+                ::close(fd);
+                return;
+            }
             while (buf.size() < head.size() + body_len) {
                 bool timed_out = false;
                 if (!wait_readable(fd, 5000, timed_out) || !receive_some(fd, buf)) {
@@ -325,6 +356,7 @@ private:
                 }
                 break;
             }
+            case action::raw_before_body: // handled before the body was read
             case action::raw:
                 record(method, id);
                 send_all(fd, s.raw);

@@ -1,0 +1,252 @@
+// The README's "Guarantees", each proved against a server or a policy that tries to break it:
+// a half-read connection never carries another request, overlapping calls are refused, an
+// early answer to an upload is returned, and no policy can make the client re-send what the
+// guarantees forbid.
+#include "support/test_idem.hpp"
+#include "support/test_server.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using idem::errc;
+using idem_test::action;
+using idem_test::server_config;
+using idem_test::step;
+using idem_test::test_server;
+
+namespace {
+
+idem::client_options quick() {
+    idem::client_options o;
+    o.connect_timeout = 2s;
+    o.read_timeout = 2s;
+    o.write_timeout = 5s;
+    o.deadline = 10s;
+    return o;
+}
+
+// Says yes to every retry, at once: the most dangerous policy a user can write.
+struct retry_everything {
+    unsigned max_attempts() const { return 4; }
+    bool should_retry(const idem::failed_attempt&) const { return true; }
+    std::chrono::nanoseconds backoff(const idem::failed_attempt&) const { return {}; }
+    bool retry_response(const idem::response&, bool, unsigned, std::chrono::nanoseconds& wait) const {
+        wait = {};
+        return true;
+    }
+};
+
+// The same, with the explicit, loudly named opt-in to re-send what is not idempotent.
+struct retry_failures_unsafely {
+    static constexpr bool unsafe_resend_non_idempotent = true;
+    unsigned max_attempts() const { return 4; }
+    bool should_retry(const idem::failed_attempt&) const { return true; }
+    std::chrono::nanoseconds backoff(const idem::failed_attempt&) const { return {}; }
+};
+
+} // namespace
+
+TEST_CASE("a half-read connection never carries another request") {
+    SUBCASE("a Content-Length the server cannot back is not reserved, and the call fails alone") {
+        test_server s;
+        auto o = quick();
+        o.read_timeout = 300ms;
+        o.limits.max_body_bytes = std::numeric_limits<std::size_t>::max();
+        idem::basic_client<idem::keep_alive::timeout_bounded, idem::retry::never> c{s.url(), o};
+        s.push(step{action::raw, "HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\nabc", 0ms, false});
+        auto first = c.get("/");
+        REQUIRE(!first);
+        CHECK(first.error() == errc::read_timeout);
+        CHECK(first.error().response_started());
+        CHECK(!c.has_idle_connection());
+        auto second = c.get("/");
+        REQUIRE(second);
+        CHECK(second->status == 200);
+        CHECK(second->body == "ok");
+        CHECK(s.connections() == 2);
+    }
+    SUBCASE("a sink that throws leaves the call, and the connection is closed behind it") {
+        test_server s;
+        idem::client c{s.url(), quick()};
+        // The body drips, so its tail is still on the way when the sink throws.
+        s.push(step{action::drip, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhelloworld", 3ms, false});
+        idem::response out;
+        bool threw = false;
+        try {
+            (void)c.send(idem::request{"GET", "/", {}, {}}, out, [](const char*, std::size_t) -> bool {
+                throw std::runtime_error("sink failed");
+            });
+        } catch (const std::runtime_error&) {
+            threw = true;
+        }
+        CHECK(threw);
+        CHECK(!c.has_idle_connection());
+        auto next = c.get("/");
+        REQUIRE(next);
+        CHECK(next->status == 200);
+        CHECK(next->body == "ok");
+    }
+    SUBCASE("a call from inside a sink on the same client is refused; the outer call completes") {
+        server_config cfg;
+        cfg.body = std::string(100000, 'b');
+        test_server s(cfg);
+        idem::client c{s.url(), quick()};
+        idem::response out;
+        std::size_t seen = 0;
+        idem::error inner;
+        bool inner_failed = false;
+        auto r = c.send(idem::request{"GET", "/", {}, {}}, out, [&](const char*, std::size_t n) {
+            seen += n;
+            if (!inner_failed) {
+                auto again = c.get("/again");
+                inner_failed = !again;
+                if (!again) inner = again.error();
+            }
+            return true;
+        });
+        REQUIRE(r);
+        CHECK(seen == 100000);
+        REQUIRE(inner_failed);
+        CHECK(inner == errc::client_busy);
+        CHECK(!inner.may_have_executed());
+        CHECK(s.requests_seen() == 1);
+        auto after = c.get("/");
+        REQUIRE(after);
+        CHECK(after->body.size() == 100000);
+    }
+}
+
+TEST_CASE("one client, many threads: an overlapping call is refused, never garbled") {
+    test_server s;
+    idem::client c{s.url(), quick()};
+    std::atomic<unsigned> ok{0}, busy{0}, wrong{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 8; ++t) {
+        ts.emplace_back([&] {
+            idem::response out;
+            for (int i = 0; i < 200; ++i) {
+                auto r = c.send(idem::request{"GET", "/", {}, {}}, out);
+                if (r && out.status == 200 && out.body == "ok") ++ok;
+                else if (!r && r.error() == errc::client_busy && !r.error().may_have_executed()) ++busy;
+                else ++wrong;
+            }
+        });
+    }
+    for (auto& t : ts) t.join();
+    CHECK(wrong == 0);
+    CHECK(ok + busy == 1600);
+    CHECK(ok > 0);
+    CHECK(s.requests_seen() == ok.load()); // a refused call sent nothing
+}
+
+TEST_CASE("an early answer during an upload is returned, and nothing is re-sent") {
+    test_server s;
+    idem::client c{s.url(), quick()};
+    const std::string body(20u << 20, 'u');
+    s.push(step{action::raw_before_body,
+                "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!",
+                0ms, false});
+    auto r = c.put("/upload", body, {{"X-Request-Id", "up"}});
+    REQUIRE(r);
+    CHECK(r->status == 413);
+    CHECK(r->body == "too big!");
+    CHECK(s.executed_id("up") == 1);
+    CHECK(c.stats().retries == 0);
+    CHECK(!c.has_idle_connection()); // the body was not all sent: the connection is done
+    auto next = c.get("/");
+    REQUIRE(next);
+    CHECK(next->body == "ok");
+}
+
+TEST_CASE("an interim 100 during an upload does not stop it") {
+    test_server s;
+    idem::client c{s.url(), quick()};
+    // A server may send 100 Continue unasked; the body still goes out and the answer follows.
+    s.push(step{action::raw,
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 0ms, false});
+    auto r = c.put("/upload", std::string(4u << 20, 'u'));
+    REQUIRE(r);
+    CHECK(r->status == 201);
+}
+
+TEST_CASE("guarantees belong to the client: a policy can only be stricter") {
+    SUBCASE("a POST that may have reached the server is never re-sent") {
+        test_server s;
+        idem::basic_client<idem::keep_alive::timeout_bounded, retry_everything> c{s.url(), quick()};
+        s.push(action::rst_after_execute);
+        auto r = c.post("/", "x", {{"X-Request-Id", "p"}});
+        REQUIRE(!r);
+        CHECK(r.error().may_have_executed());
+        CHECK(r.error().attempts() == 1);
+        CHECK(s.executed_id("p") == 1);
+    }
+    SUBCASE("a POST the server answered is not re-sent on the policy's word") {
+        test_server s;
+        idem::basic_client<idem::keep_alive::timeout_bounded, retry_everything> c{s.url(), quick()};
+        auto r = c.post("/", "x", {{"X-Request-Id", "a"}});
+        REQUIRE(r);
+        CHECK(s.executed_id("a") == 1);
+    }
+    SUBCASE("the explicit opt-in re-sends a POST") {
+        test_server s;
+        idem::basic_client<idem::keep_alive::timeout_bounded, retry_failures_unsafely> c{s.url(), quick()};
+        s.push(action::rst_after_execute);
+        auto r = c.post("/", "x", {{"X-Request-Id", "u"}});
+        REQUIRE(r);
+        CHECK(s.executed_id("u") == 2);
+    }
+    SUBCASE("a sink never sees two bodies, whatever the policy says") {
+        test_server s;
+        idem::basic_client<idem::keep_alive::timeout_bounded, retry_everything> c{s.url(), quick()};
+        // Half a 10-byte body, then the connection dies: a policy that retries would feed the
+        // sink the start of a second body.
+        s.push(step{action::raw, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 0ms, true});
+        std::string got;
+        idem::response out;
+        auto r = c.send(idem::request{"GET", "/", {}, {}}, out, [&](const char* p, std::size_t n) {
+            got.append(p, n);
+            return true;
+        });
+        REQUIRE(!r);
+        CHECK(r.error() == errc::unexpected_eof);
+        CHECK(r.error().attempts() == 1);
+        CHECK(got == "hello");
+    }
+    SUBCASE("nothing is sent after the deadline, whatever the backoff") {
+        struct slow_backoff : retry_everything {
+            std::chrono::nanoseconds backoff(const idem::failed_attempt&) const { return 10s; }
+        };
+        test_server s;
+        auto o = quick();
+        o.deadline = 500ms;
+        idem::basic_client<idem::keep_alive::timeout_bounded, slow_backoff> c{s.url(), o};
+        s.push(action::close_before_execute);
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = c.get("/");
+        REQUIRE(!r);
+        CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+        CHECK(s.requests_seen() == 1);
+    }
+}
+
+TEST_CASE("timeouts as large as the type holds mean no limit, not an overflow") {
+    test_server s;
+    idem::client_options o;
+    o.connect_timeout = std::chrono::milliseconds::max();
+    o.read_timeout = std::chrono::milliseconds::max();
+    o.write_timeout = std::chrono::milliseconds::max();
+    o.deadline = std::chrono::milliseconds::max();
+    o.connection_attempt_delay = std::chrono::milliseconds::max();
+    idem::client c{s.url(), o};
+    auto r = c.get("/");
+    REQUIRE(r);
+    CHECK(r->body == "ok");
+    REQUIRE(c.get("/"));
+    CHECK(c.stats().reuses == 1);
+}

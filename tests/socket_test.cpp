@@ -1,0 +1,247 @@
+// The socket layer under a hostile process and network: periodic signals during connect,
+// write and read; a resolver that never answers; an address whose connects hang.
+#include "support/test_idem.hpp"
+#include "support/stall.hpp"
+#include "support/test_server.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+
+using namespace std::chrono_literals;
+using idem::errc;
+using idem_test::action;
+using idem_test::hanging_listener;
+using idem_test::signal_ticker;
+using idem_test::silent_reader;
+using idem_test::step;
+using idem_test::test_server;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string loopback_url(unsigned short port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+idem::client_options short_waits() {
+    idem::client_options o;
+    o.connect_timeout = 300ms;
+    o.read_timeout = 300ms;
+    o.write_timeout = 300ms;
+    o.deadline = 10s;
+    return o;
+}
+
+using once_client = idem::basic_client<idem::keep_alive::timeout_bounded, idem::retry::never>;
+
+// A resolver a test controls: it counts its calls, can hang until released (bounded, so its
+// thread always ends), and answers with the addresses the test gives it.
+struct scripted_resolver {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool hang = false;
+    bool released = false;
+    unsigned calls = 0;
+    unsigned finished = 0;
+    idem::address_list answer;
+
+    static idem::error resolve(void* ctx, const char*, idem::address_list& out) {
+        auto& self = *static_cast<scripted_resolver*>(ctx);
+        std::unique_lock<std::mutex> l(self.mu);
+        ++self.calls;
+        if (self.hang) self.cv.wait_for(l, 20s, [&] { return self.released; });
+        out = self.answer;
+        ++self.finished;
+        self.cv.notify_all();
+        return out.count ? idem::error(errc{}) : idem::error(errc::resolve_failed, "no answer");
+    }
+    // Lets a hanging resolution end and waits for its thread, so nothing outlives the test.
+    void release_and_wait() {
+        std::unique_lock<std::mutex> l(mu);
+        released = true;
+        cv.notify_all();
+        cv.wait_for(l, 20s, [&] { return finished == calls; });
+    }
+    void add(const char* numeric) { REQUIRE(idem::detail::parse_numeric_host(numeric, answer)); }
+};
+
+void use(idem::client_options& o, scripted_resolver& r) {
+    o.resolver = &scripted_resolver::resolve;
+    o.resolver_context = &r;
+}
+
+} // namespace
+
+// Before each wait resumed for what was left, every tick of a 20 ms timer restarted a 300 ms
+// wait, and no call ended while the timer ran (it stops itself after 500 ticks, 10 s).
+TEST_CASE("a periodic signal cannot stretch a wait: only what is left is waited") {
+    SUBCASE("read: a server that never answers") {
+        test_server s;
+        s.push(step{action::delay, {}, 3000ms, false});
+        once_client c{s.url(), short_waits()};
+        signal_ticker tick(20ms);
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = c.get("/");
+        const double took = seconds_since(t0);
+        REQUIRE(!r);
+        CHECK(r.error() == errc::read_timeout);
+        CHECK(signal_ticker::ticks() >= 5);
+        CHECK(took < 1.5);
+    }
+    SUBCASE("read: the call's deadline") {
+        test_server s;
+        s.push(step{action::delay, {}, 3000ms, false});
+        auto o = short_waits();
+        o.read_timeout = 5s;
+        o.deadline = 400ms;
+        once_client c{s.url(), o};
+        signal_ticker tick(20ms);
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = c.get("/");
+        const double took = seconds_since(t0);
+        REQUIRE(!r);
+        CHECK(r.error() == errc::deadline_exceeded);
+        CHECK(took < 1.5);
+    }
+    SUBCASE("write: a server that never reads a large upload") {
+        silent_reader s;
+        once_client c{loopback_url(s.port()), short_waits()};
+        const std::string body(64u << 20, 'x'); // far more than loopback buffers hold
+        signal_ticker tick(20ms);
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = c.put("/", body);
+        const double took = seconds_since(t0);
+        REQUIRE(!r);
+        CHECK(r.error() == errc::write_timeout);
+        CHECK(r.error().bytes_written() == idem::written::partial);
+        CHECK(took < 1.5);
+    }
+    SUBCASE("connect: an address whose SYNs are dropped") {
+        hanging_listener l(false);
+        REQUIRE(l.ok());
+        once_client c{loopback_url(l.port()), short_waits()};
+        signal_ticker tick(20ms);
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = c.get("/");
+        const double took = seconds_since(t0);
+        REQUIRE(!r);
+        CHECK(r.error() == errc::connect_timeout);
+        CHECK(!r.error().may_have_executed());
+        CHECK(took < 1.5);
+    }
+}
+
+TEST_CASE("a resolver that never answers cannot hold a call past its deadline") {
+    static scripted_resolver res; // outlives the abandoned resolution by design
+    res.hang = true;
+    res.released = false; // each subcase runs the test case again
+    res.answer.count = 0;
+    res.add("127.0.0.1");
+    SUBCASE("the deadline binds: deadline_exceeded, while resolving") {
+        auto o = short_waits();
+        o.connect_timeout = 10s;
+        o.deadline = 300ms;
+        use(o, res);
+        once_client c{"http://never.test:80", o};
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = c.get("/");
+        const double took = seconds_since(t0);
+        REQUIRE(!r);
+        CHECK(r.error() == errc::deadline_exceeded);
+        CHECK(r.error().message().find("resolving") != std::string::npos);
+        CHECK(!r.error().may_have_executed());
+        CHECK(took < 1.5);
+    }
+    SUBCASE("the connect timeout binds: connect_timeout, while resolving") {
+        auto o = short_waits();
+        use(o, res);
+        once_client c{"http://never.test:80", o};
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = c.get("/");
+        REQUIRE(!r);
+        CHECK(r.error() == errc::connect_timeout);
+        CHECK(r.error().message().find("resolving") != std::string::npos);
+        CHECK(seconds_since(t0) < 1.5);
+    }
+    res.release_and_wait();
+    CHECK(res.finished == res.calls);
+}
+
+TEST_CASE("names go through the resolver; numeric hosts never do") {
+    test_server s;
+    scripted_resolver res;
+    res.add("127.0.0.1");
+    auto o = short_waits();
+    use(o, res);
+    {
+        once_client c{s.url(), o}; // http://127.0.0.1:port
+        REQUIRE(c.get("/"));
+    }
+    CHECK(res.calls == 0);
+    {
+        once_client c{"http://service.test:" + std::to_string(s.port()), o};
+        auto r = c.get("/");
+        REQUIRE(r);
+        CHECK(r->status == 200);
+    }
+    CHECK(res.calls == 1);
+    CHECK(s.last_head().find("Host: service.test:") != std::string::npos);
+    res.release_and_wait();
+}
+
+TEST_CASE("addresses race (RFC 8305): a hanging ::1 does not starve 127.0.0.1") {
+    test_server s; // 127.0.0.1:P
+    hanging_listener v6(true, s.port()); // [::1]:P, SYNs dropped
+    if (!v6.ok()) {
+        MESSAGE("skipped: ::1 unavailable or port taken");
+        return;
+    }
+    scripted_resolver res;
+    res.add("::1");
+    res.add("127.0.0.1");
+    auto o = short_waits();
+    o.connect_timeout = 3s;
+    o.deadline = 3s;
+    use(o, res);
+    once_client c{"http://dual.test:" + std::to_string(s.port()), o};
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = c.get("/");
+    const double took = seconds_since(t0);
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(took < 2.0); // about the 250 ms attempt delay
+    res.release_and_wait();
+}
+
+TEST_CASE("addresses race: a refused address starts the next at once") {
+    test_server s;
+    scripted_resolver res;
+    res.add("127.0.0.2"); // nothing listens there: refused at once
+    res.add("127.0.0.1");
+    auto o = short_waits();
+    o.connection_attempt_delay = 5s; // only a failure can start the second attempt in time
+    o.deadline = 2s;
+    use(o, res);
+    once_client c{"http://two.test:" + std::to_string(s.port()), o};
+    auto r = c.get("/");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    res.release_and_wait();
+}
+
+TEST_CASE("every address failing reports the last failure") {
+    scripted_resolver res;
+    res.add("127.0.0.2");
+    res.add("127.0.0.3");
+    auto o = short_waits();
+    use(o, res);
+    once_client c{"http://none.test:9", o};
+    auto r = c.get("/");
+    REQUIRE(!r);
+    CHECK(r.error() == errc::connection_refused);
+    CHECK(!r.error().may_have_executed());
+    res.release_and_wait();
+}
