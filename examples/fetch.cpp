@@ -69,13 +69,15 @@ struct settings {
     std::exit(2);
 }
 
-long number(const char* flag, const char* s, long min) {
+long number(const char* flag, const char* s, long min, long max = 0x7fffffffL) {
     char* end = nullptr;
     errno = 0;
     const long v = std::strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min) bad_usage("bad number for", flag);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) bad_usage("bad number for", flag);
     return v;
 }
+
+constexpr long day_ms = 86400000L; // the longest --interval, --timeout or --keep-alive
 
 bool read_file(const char* path, std::string& out) {
     std::FILE* f = std::fopen(path, "rb");
@@ -112,7 +114,10 @@ settings parse_args(int argc, char** argv) {
             const std::string v = value();
             if (v == "off") s.keep_alive_off = true;
             else s.keep_alive_ms = number("--keep-alive", v.c_str(), 0);
-        } else if (a == "--retries") s.retries = unsigned(number("--retries", value(), 0));
+        } else if (a == "--retries") {
+            // Any budget is bounded by the deadline; the largest one must not wrap to none.
+            s.retries = unsigned(number("--retries", value(), 0, 0x7fffffffL));
+        }
         else if (a == "--connect-timeout") s.connect_timeout_ms = number("--connect-timeout", value(), 1);
         else if (a == "--timeout") s.timeout_ms = number("--timeout", value(), 1);
         else if (a == "--repeat") s.repeat = number("--repeat", value(), 1);
@@ -126,10 +131,10 @@ settings parse_args(int argc, char** argv) {
                 const auto dash = v.find('-');
                 long lo, hi;
                 if (dash == std::string::npos) {
-                    lo = hi = number("--interval", v.c_str(), 0);
+                    lo = hi = number("--interval", v.c_str(), 0, day_ms);
                 } else {
-                    lo = number("--interval", v.substr(0, dash).c_str(), 0);
-                    hi = number("--interval", v.substr(dash + 1).c_str(), 0);
+                    lo = number("--interval", v.substr(0, dash).c_str(), 0, day_ms);
+                    hi = number("--interval", v.substr(dash + 1).c_str(), 0, day_ms);
                     if (hi < lo) bad_usage("bad range for", "--interval");
                 }
                 s.intervals.emplace_back(lo, hi);
@@ -175,7 +180,17 @@ void print_error(const idem::error& e, const std::string& method, const std::str
                  e.may_have_executed() ? "; the request may have been executed" : "");
 }
 
-void log_event(const idem::event& e, void*) {
+// What the event handler saw: whether the latest attempt ran on a new connection.
+struct event_state {
+    bool verbose = false;
+    bool new_connection = false;
+};
+
+void log_event(const idem::event& e, void* ctx) {
+    auto& st = *static_cast<event_state*>(ctx);
+    if (e.kind == idem::event_kind::connected) st.new_connection = true;
+    if (e.kind == idem::event_kind::reused) st.new_connection = false;
+    if (!st.verbose) return;
     std::fprintf(stderr, "* %s", kind_name(e.kind));
     if (e.idle_for.count() > 0)
         std::fprintf(stderr, " (idle %.1f ms)", double(e.idle_for.count()) / 1e6);
@@ -255,6 +270,8 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     std::map<std::string, std::unique_ptr<client_t>> clients; // one client per origin
     std::minstd_rand rng(static_cast<unsigned>(::getpid()));
     idem::response r;
+    event_state events;
+    events.verbose = s.verbose;
     int failed = 0;
     long sent = 0;
     for (const auto& u : s.urls) {
@@ -262,7 +279,7 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
         for (long k = 0; k < s.repeat; ++k) {
             if (sent++ > 0 && !s.intervals.empty()) {
                 const auto& gap = s.intervals[std::size_t(sent - 2) % s.intervals.size()];
-                const long ms = gap.first + long(rng() % unsigned(gap.second - gap.first + 1));
+                const long ms = std::uniform_int_distribution<long>(gap.first, gap.second)(rng);
                 std::this_thread::sleep_for(std::chrono::milliseconds(ms));
             }
             if (s.request_ids) {
@@ -278,13 +295,14 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
             auto& c = clients[origin];
             if (!c) {
                 c.reset(new client_t(u, o, ka, idem::retry::idempotent{s.retries + 1}));
-                if (s.verbose) c->set_event_handler(&log_event, nullptr);
+                c->set_event_handler(&log_event, &events);
             }
             if (s.verbose)
                 std::fprintf(stderr, "> %s %s%s\n", s.method.c_str(), u.c_str(),
                              s.request_ids ? (" [" + id + "]").c_str() : "");
             const idem::request req{s.method, parsed->target, headers, s.data};
             const idem::client_stats before = c->stats();
+            events.new_connection = false;
             const auto t0 = std::chrono::steady_clock::now();
             progress bar(show_progress, r);
             bool head_written = false;
@@ -305,6 +323,8 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
             auto res = s.output.empty()
                            ? c->send(req, r)
                            : c->send(req, r, [&](const char* p, std::size_t n) {
+                                 // -f: an error status's body is not output (as curl).
+                                 if (s.fail_on_status && (r.status < 200 || r.status > 299)) return true;
                                  write_head();
                                  bar.advance(n);
                                  return std::fwrite(p, 1, n, out) == n;
@@ -321,7 +341,7 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
                              r.status, int(r.reason().size()), r.reason().data(), r.status,
                              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
                              after.retries - before.retries + 1, after.retries == before.retries ? "" : "s",
-                             after.reuses > before.reuses ? "reused" : "new");
+                             events.new_connection ? "new" : "reused");
             }
             if (s.fail_on_status && (r.status < 200 || r.status > 299)) {
                 ++failed;

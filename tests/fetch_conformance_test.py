@@ -34,15 +34,19 @@ CASES = [
     ("404 is a response", [], b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno", b"no", None),
     ("chunk size overflow", [], b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n", b"", "malformed_response"),
     ("bytes after the response", [], b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 200 OK\r\n\r\n", b"x", None),
+    ("bare CR hides the fields", [], b"HTTP/1.1 200 OK\r\n\rContent-Length: 5\r\n\r\nhello", b"", "malformed_response"),
     ("TE in HTTP/1.0", [], b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"", "malformed_response"),
 ]
 
 
 class RawServer:
-    """Answers every connection with the same bytes, then closes it."""
+    """Answers every connection with the same bytes, then closes it. With keep_open_once, the
+    first connection stays open after its answer and is closed as the next request arrives (the
+    keep-alive race)."""
 
-    def __init__(self, payload):
+    def __init__(self, payload, keep_open_once=False):
         self.payload = payload
+        self.keep_open_once = keep_open_once
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -67,6 +71,12 @@ class RawServer:
                         break
                     data += chunk
                 conn.sendall(self.payload)
+                if self.keep_open_once:
+                    self.keep_open_once = False
+                    try:
+                        conn.recv(4096)  # the next request: dropped unanswered
+                    except OSError:
+                        pass
 
     def stop(self):
         self.running = False
@@ -147,6 +157,37 @@ def main():
     report("without -f, 404 is a response", plain.returncode == 0 and plain.stdout == b"nope", plain)
     report("-s keeps the error line and drops the -v log",
            quiet.returncode == 1 and quiet.stderr.count(b"\n") == 1 and quiet.stderr.startswith(b"error: "), quiet)
+
+    # Edges that used to kill fetch or silently change what it did.
+    server = RawServer(b"HTTP/1.1 404 Not Found\r\nContent-Length: 11\r\n\r\nerror body!")
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "out")
+        try:
+            url = f"http://127.0.0.1:{server.port}/"
+            fo = subprocess.run([fetch, "-f", "-o", path, url], capture_output=True, timeout=30)
+            huge = subprocess.run([fetch, "--interval", "0-4294967295", "--repeat", "2", url],
+                                  capture_output=True, timeout=30)
+            retries = subprocess.run([fetch, "-v", "--retries", "4294967295", url], capture_output=True, timeout=30)
+            big_budget = subprocess.run([fetch, "--retries", "2147483647", url], capture_output=True, timeout=30)
+        finally:
+            server.stop()
+        report("-f -o FILE writes no error body", fo.returncode == 1 and open(path, "rb").read() == b"" and
+               fo.stderr.startswith(b"error: http_status:"), (fo, open(path, "rb").read()))
+    report("--interval beyond a day is bad usage, not a crash",
+           huge.returncode == 2 and huge.stderr.startswith(b"fetch: bad number for: --interval"), huge)
+    report("--retries beyond the budget is bad usage", retries.returncode == 2, retries)
+    report("the largest --retries still makes the request", big_budget.returncode == 0 and
+           big_budget.stdout == b"error body!", big_budget)
+    # -v says "new" for an answer that came on a new connection after a reused one failed.
+    race = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", keep_open_once=True)
+    try:
+        url = f"http://127.0.0.1:{race.port}/"
+        v = subprocess.run([fetch, "-v", "--repeat", "2", url], capture_output=True, timeout=30)
+    finally:
+        race.stop()
+    done = [l for l in v.stderr.decode().splitlines() if l.startswith("* done:")]
+    report("-v names the connection the answer came on", v.returncode == 0 and len(done) == 2 and
+           all(l.endswith("new connection") for l in done), v.stderr)
 
     # The progress bar: only when stderr is a terminal, only for -o FILE.
     import pty
