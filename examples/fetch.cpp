@@ -173,8 +173,9 @@ const char* kind_name(idem::event_kind k) {
 // `error: NAME: MESSAGE (METHOD URL[ ID], N attempts)[; the request may have been executed]`.
 void print_error(const idem::error& e, const std::string& method, const std::string& url,
                  const std::string& id) {
-    std::fprintf(stderr, "error: %s: %s (%s %s%s%s, %u attempt%s)%s\n",
-                 std::string(idem::to_string(e.code())).c_str(), e.message().c_str(),
+    const std::string_view name = idem::to_string(e.code());
+    std::fprintf(stderr, "error: %.*s: %s (%s %s%s%s, %u attempt%s)%s\n", int(name.size()),
+                 name.data(), e.message().c_str(),
                  method.c_str(), url.c_str(), id.empty() ? "" : " ", id.c_str(), e.attempts(),
                  e.attempts() == 1 ? "" : "s",
                  e.may_have_executed() ? "; the request may have been executed" : "");
@@ -195,7 +196,7 @@ void log_event(const idem::event& e, void* ctx) {
     if (e.idle_for.count() > 0)
         std::fprintf(stderr, " (idle %.1f ms)", double(e.idle_for.count()) / 1e6);
     if (e.err != idem::errc{})
-        std::fprintf(stderr, " after %s", std::string(idem::to_string(e.err)).c_str());
+        std::fprintf(stderr, " after %.*s", int(idem::to_string(e.err).size()), idem::to_string(e.err).data());
     std::fprintf(stderr, "\n");
 }
 
@@ -279,7 +280,8 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
         for (long k = 0; k < s.repeat; ++k) {
             if (sent++ > 0 && !s.intervals.empty()) {
                 const auto& gap = s.intervals[std::size_t(sent - 2) % s.intervals.size()];
-                const long ms = std::uniform_int_distribution<long>(gap.first, gap.second)(rng);
+                // Both ends are at most a day, so the span fits the generator's range.
+                const long ms = gap.first + long(rng() % static_cast<unsigned long>(gap.second - gap.first + 1));
                 std::this_thread::sleep_for(std::chrono::milliseconds(ms));
             }
             if (s.request_ids) {

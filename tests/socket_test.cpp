@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <vector>
 
 using namespace std::chrono_literals;
 using idem::errc;
@@ -244,4 +245,22 @@ TEST_CASE("every address failing reports the last failure") {
     CHECK(r.error() == errc::connection_refused);
     CHECK(!r.error().may_have_executed());
     res.release_and_wait();
+}
+
+TEST_CASE("addresses are tried with the families interleaved, the resolver's first family first") {
+    auto order_of = [](std::initializer_list<const char*> hosts) {
+        idem::address_list a;
+        for (const char* h : hosts) REQUIRE(idem::detail::parse_numeric_host(h, a));
+        std::size_t order[idem::address_list::capacity];
+        const std::size_t n = idem::detail::interleave_families(a, order);
+        return std::vector<std::size_t>(order, order + n);
+    };
+    using v = std::vector<std::size_t>;
+    CHECK(order_of({"::1", "::2", "::3", "127.0.0.1", "127.0.0.2"}) == v{0, 3, 1, 4, 2});
+    CHECK(order_of({"127.0.0.1", "::1", "::2", "::3"}) == v{0, 1, 2, 3});
+    CHECK(order_of({"::1", "127.0.0.1"}) == v{0, 1});
+    CHECK(order_of({"127.0.0.1", "127.0.0.2"}) == v{0, 1});
+    CHECK(order_of({"10.0.0.1", "::1", "10.0.0.2", "::2", "10.0.0.3"}) == v{0, 1, 2, 3, 4});
+    CHECK(order_of({"::1"}) == v{0});
+    CHECK(order_of({}).empty());
 }

@@ -2288,6 +2288,26 @@ struct dial_settings {
     void* resolver_context = nullptr;
 };
 
+/// The order to try addresses in (RFC 8305 §4): the families interleaved, starting with the
+/// family of the resolver's first address, each family in the resolver's order. Fills
+/// `order` with indexes into `a` and returns how many.
+inline std::size_t interleave_families(const address_list& a, std::size_t* order) noexcept {
+    std::size_t other[address_list::capacity];
+    std::size_t n = 0, no = 0;
+    for (std::size_t i = 0; i < a.count; ++i) {
+        if (a.family(i) == a.family(0)) order[n++] = i;
+        else other[no++] = i;
+    }
+    const std::size_t nf = n;
+    for (std::size_t k = 0; k < no; ++k) { // other[k] goes after the k-th of the first family
+        const std::size_t at = k < nf ? 2 * k + 1 : n;
+        for (std::size_t j = n; j > at; --j) order[j] = order[j - 1];
+        order[at] = other[k];
+        ++n;
+    }
+    return n;
+}
+
 /// The error for a wait that ran out: the call's deadline, or the step's own timeout.
 inline error timed_out(bool deadline_binds, io_phase phase, const char* why) noexcept {
     return deadline_binds ? error(errc::deadline_exceeded, why)
@@ -2459,47 +2479,32 @@ private:
     error dial(const address_list& addrs, const dial_settings& d) {
         constexpr std::size_t cap = address_list::capacity;
         std::size_t order[cap];
-        std::size_t n = 0;
-        {
-            bool used[cap] = {};
-            int want = addrs.count ? addrs.family(0) : AF_INET6;
-            while (n < addrs.count) {
-                std::size_t pick = addrs.count;
-                for (std::size_t i = 0; i < addrs.count && pick == addrs.count; ++i)
-                    if (!used[i] && addrs.family(i) == want) pick = i;
-                for (std::size_t i = 0; i < addrs.count && pick == addrs.count; ++i)
-                    if (!used[i]) pick = i; // the other family has run out
-                used[pick] = true;
-                order[n++] = pick;
-                want = addrs.family(pick) == AF_INET6 ? AF_INET : AF_INET6;
-            }
-        }
+        const std::size_t n = interleave_families(addrs, order);
         socket_handle s[cap];
         pollfd pf[cap];
         std::size_t flying = 0, next = 0;
         error last(errc::resolve_failed, "the name has no address");
         auto next_at = now();
         for (;;) {
-            auto t = now();
+            const auto t = now();
             if (next < n && (flying == 0 || t >= next_at)) {
                 const std::size_t i = order[next++];
                 bool connected = false;
                 const error e = start_connect(addrs.addr[i], addrs.len[i], s[flying], connected);
                 if (connected) return won(s[flying]);
+                next_at = t; // a failure starts the next attempt at once
                 if (e.code() != errc{}) {
                     last = e;
-                    next_at = t; // a failure starts the next attempt at once
                     continue;
                 }
                 pf[flying] = {s[flying].get(), POLLOUT, 0};
                 ++flying;
-                next_at = t + d.attempt_delay;
+                next_at += d.attempt_delay;
                 continue;
             }
             if (flying == 0) return last;
             if (t >= d.connect_end)
-                return timed_out(d.deadline_binds, io_phase::connect,
-                                 next == 1 ? "connecting" : "no address answered in time");
+                return timed_out(d.deadline_binds, io_phase::connect, "no address accepted the connection in time");
             const auto until = next < n && next_at < d.connect_end ? next_at : d.connect_end;
             const int r = ::poll(pf, static_cast<nfds_t>(flying), to_poll_ms(until - t));
             if (r < 0 && errno != EINTR) return sys_error(errno, io_phase::connect);
@@ -2518,7 +2523,7 @@ private:
                 --flying;
                 s[k] = std::move(s[flying]);
                 pf[k] = pf[flying];
-                next_at = now();
+                next_at = t;
             }
         }
     }
@@ -2597,6 +2602,88 @@ struct client_stats {
 };
 
 namespace detail {
+
+/// One receive from `conn` into `rbuf`, fed to `reader`. `done` when the response is complete;
+/// `stray` counts bytes that followed it. Shared by every client over the same transport.
+template <class Transport>
+error read_some(Transport& conn, std::string& rbuf, response_reader& reader,
+                std::chrono::nanoseconds read_timeout, std::chrono::nanoseconds deadline, bool reused,
+                bool& done, std::size_t& stray) {
+    std::size_t got = 0;
+    const error ge = conn.receive(&rbuf[0], rbuf.size(), read_timeout, deadline, got);
+    if (ge.code() != errc{}) return ge;
+    if (got == 0) {
+        // EOF before any byte on a reused connection is the keep-alive race.
+        if (!reader.started() && reused) return error(errc::server_closed_idle, "EOF before any response byte");
+        const errc fe = reader.finish_at_eof();
+        if (fe != errc{})
+            return error(fe, reader.started() ? "EOF inside the response" : "EOF before any response byte");
+        done = true;
+        return error(errc{});
+    }
+    parse_step st;
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+    try {
+        st = reader.feed(rbuf.data(), got);
+    } catch (const std::bad_alloc&) {
+        return error(errc::out_of_memory, "while buffering the response");
+    }
+#else
+    st = reader.feed(rbuf.data(), got);
+#endif
+    if (st.failed) return error(st.err, st.why);
+    if (reader.done()) {
+        done = true;
+        stray = got - st.consumed;
+    }
+    return error(errc{});
+}
+
+/// Reads until the response is complete.
+template <class Transport>
+error read_until_done(Transport& conn, std::string& rbuf, response_reader& reader,
+                      std::chrono::nanoseconds read_timeout, std::chrono::nanoseconds deadline,
+                      bool reused, bool& done, std::size_t& stray) {
+    while (!done) {
+        const error re = read_some(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
+        if (re.code() != errc{}) return re;
+    }
+    return error(errc{});
+}
+
+/// One exchange on one connection: sends `head` then `body`, and reads the response into
+/// `reader` (started by the caller). `sent` counts request bytes the kernel took; `stray`
+/// bytes that followed the response. The one piece of code every client runs per attempt.
+template <class Transport>
+error exchange(Transport& conn, std::string& rbuf, response_reader& reader, const std::string& head,
+               std::string_view body, std::chrono::nanoseconds write_timeout,
+               std::chrono::nanoseconds read_timeout, std::chrono::nanoseconds deadline, bool reused,
+               std::size_t& sent, std::size_t& stray) {
+    bool done = false;
+    for (;;) {
+        bool readable = false;
+        const error se = conn.send_all(head.data(), head.size(), body.data(), body.size(),
+                                       write_timeout, deadline, sent, readable);
+        if (se.code() != errc{}) {
+            // A server that answers and closes while a body is still going out (a 413, a 401)
+            // resets the connection, but its answer is still in the receive buffer: read it
+            // before calling the request failed (RFC 9112 §9.5).
+            const bool cut = se.code() == errc::connection_reset || se.code() == errc::broken_pipe;
+            if (!cut || sent == 0) return se;
+            const error re = read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
+            return re.code() == errc{} && done ? re : se;
+        }
+        if (!readable) break; // all sent
+        // The server answers before it has the whole request. An interim response (100
+        // Continue) means go on sending; a final one is the answer, and the rest of the
+        // request is not sent.
+        const error re = read_some(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
+        if (re.code() != errc{}) return re;
+        if (done || reader.head_done()) break;
+    }
+    return read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
+}
+
 // A flag that a move leaves behind, so a client stays movable while it counts its callers.
 struct busy_flag {
     std::atomic<bool> on{false};
@@ -2849,43 +2936,19 @@ private:
         if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
         reader_.start(r.method, out, opts_.limits, sink);
 
-        const auto write_timeout = detail::saturated(opts_.write_timeout);
         const std::size_t total = wbuf_.size() + r.body.size();
         std::size_t sent = 0, stray = 0;
-        bool done = false;
-        auto fail = [&](const error& cause) {
-            e = cause;
+        const error xe = detail::exchange(conn_, rbuf_, reader_, wbuf_, r.body,
+                                          detail::saturated(opts_.write_timeout),
+                                          detail::saturated(opts_.read_timeout), deadline, reused,
+                                          sent, stray);
+        if (xe.code() != errc{}) {
+            e = xe;
             e.set_reused(reused)
                 .set_written(sent == 0 ? written::none : sent < total ? written::partial : written::all)
                 .set_response_started(reader_.started());
             fail_connection(e, idle_for, attempt);
             return false;
-        };
-        for (;;) {
-            bool readable = false;
-            const error se = conn_.send_all(wbuf_.data(), wbuf_.size(), r.body.data(), r.body.size(),
-                                            write_timeout, deadline, sent, readable);
-            if (se.code() != errc{}) {
-                // A server that answers and closes while a body is still going out (a 413, a
-                // 401) resets the connection, but its answer is still in the receive buffer:
-                // read it before calling the request failed (RFC 9112 §9.5).
-                const bool cut = se.code() == errc::connection_reset || se.code() == errc::broken_pipe;
-                if (!cut || sent == 0) return fail(se);
-                const error re = read_until_done(deadline, reused, done, stray);
-                if (re.code() != errc{} || !done) return fail(se);
-                break;
-            }
-            if (!readable) break; // all sent
-            // The server answers before it has the whole request. An interim response (100
-            // Continue) means go on sending; a final one is the answer, and the rest of the
-            // request is not sent.
-            const error re = read_some(deadline, reused, done, stray);
-            if (re.code() != errc{}) return fail(re);
-            if (done || reader_.head_done()) break;
-        }
-        if (!done) {
-            const error re = read_until_done(deadline, reused, done, stray);
-            if (re.code() != errc{}) return fail(re);
         }
 
         // RFC 9112 §9.3: keep the connection only if both sides allow it, the whole request
@@ -2926,48 +2989,6 @@ private:
             ka_.on_idle_close(idle_for);
             emit(event_kind::stale_failure, idle_for, attempt, e.code());
         }
-    }
-
-    // One receive, fed to the reader. `done` when the response is complete; `stray` counts
-    // bytes that followed it.
-    error read_some(std::chrono::nanoseconds deadline, bool reused, bool& done, std::size_t& stray) {
-        std::size_t got = 0;
-        const error ge = conn_.receive(&rbuf_[0], rbuf_.size(), detail::saturated(opts_.read_timeout),
-                                       deadline, got);
-        if (ge.code() != errc{}) return ge;
-        if (got == 0) {
-            // EOF before any byte on a reused connection is the keep-alive race.
-            if (!reader_.started() && reused)
-                return error(errc::server_closed_idle, "EOF before any response byte");
-            const errc fe = reader_.finish_at_eof();
-            if (fe != errc{}) return error(fe, reader_.started() ? "EOF inside the response" : "EOF before any response byte");
-            done = true;
-            return error(errc{});
-        }
-        detail::parse_step st;
-#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
-        try {
-            st = reader_.feed(rbuf_.data(), got);
-        } catch (const std::bad_alloc&) {
-            return error(errc::out_of_memory, "while buffering the response");
-        }
-#else
-        st = reader_.feed(rbuf_.data(), got);
-#endif
-        if (st.failed) return error(st.err, st.why);
-        if (reader_.done()) {
-            done = true;
-            stray = got - st.consumed;
-        }
-        return error(errc{});
-    }
-
-    error read_until_done(std::chrono::nanoseconds deadline, bool reused, bool& done, std::size_t& stray) {
-        while (!done) {
-            const error re = read_some(deadline, reused, done, stray);
-            if (re.code() != errc{}) return re;
-        }
-        return error(errc{});
     }
 
     static constexpr std::size_t initial_buffer = 16 * 1024;

@@ -117,6 +117,26 @@ struct dial_settings {
     void* resolver_context = nullptr;
 };
 
+/// The order to try addresses in (RFC 8305 §4): the families interleaved, starting with the
+/// family of the resolver's first address, each family in the resolver's order. Fills
+/// `order` with indexes into `a` and returns how many.
+inline std::size_t interleave_families(const address_list& a, std::size_t* order) noexcept {
+    std::size_t other[address_list::capacity];
+    std::size_t n = 0, no = 0;
+    for (std::size_t i = 0; i < a.count; ++i) {
+        if (a.family(i) == a.family(0)) order[n++] = i;
+        else other[no++] = i;
+    }
+    const std::size_t nf = n;
+    for (std::size_t k = 0; k < no; ++k) { // other[k] goes after the k-th of the first family
+        const std::size_t at = k < nf ? 2 * k + 1 : n;
+        for (std::size_t j = n; j > at; --j) order[j] = order[j - 1];
+        order[at] = other[k];
+        ++n;
+    }
+    return n;
+}
+
 /// The error for a wait that ran out: the call's deadline, or the step's own timeout.
 inline error timed_out(bool deadline_binds, io_phase phase, const char* why) noexcept {
     return deadline_binds ? error(errc::deadline_exceeded, why)
@@ -288,47 +308,32 @@ private:
     error dial(const address_list& addrs, const dial_settings& d) {
         constexpr std::size_t cap = address_list::capacity;
         std::size_t order[cap];
-        std::size_t n = 0;
-        {
-            bool used[cap] = {};
-            int want = addrs.count ? addrs.family(0) : AF_INET6;
-            while (n < addrs.count) {
-                std::size_t pick = addrs.count;
-                for (std::size_t i = 0; i < addrs.count && pick == addrs.count; ++i)
-                    if (!used[i] && addrs.family(i) == want) pick = i;
-                for (std::size_t i = 0; i < addrs.count && pick == addrs.count; ++i)
-                    if (!used[i]) pick = i; // the other family has run out
-                used[pick] = true;
-                order[n++] = pick;
-                want = addrs.family(pick) == AF_INET6 ? AF_INET : AF_INET6;
-            }
-        }
+        const std::size_t n = interleave_families(addrs, order);
         socket_handle s[cap];
         pollfd pf[cap];
         std::size_t flying = 0, next = 0;
         error last(errc::resolve_failed, "the name has no address");
         auto next_at = now();
         for (;;) {
-            auto t = now();
+            const auto t = now();
             if (next < n && (flying == 0 || t >= next_at)) {
                 const std::size_t i = order[next++];
                 bool connected = false;
                 const error e = start_connect(addrs.addr[i], addrs.len[i], s[flying], connected);
                 if (connected) return won(s[flying]);
+                next_at = t; // a failure starts the next attempt at once
                 if (e.code() != errc{}) {
                     last = e;
-                    next_at = t; // a failure starts the next attempt at once
                     continue;
                 }
                 pf[flying] = {s[flying].get(), POLLOUT, 0};
                 ++flying;
-                next_at = t + d.attempt_delay;
+                next_at += d.attempt_delay;
                 continue;
             }
             if (flying == 0) return last;
             if (t >= d.connect_end)
-                return timed_out(d.deadline_binds, io_phase::connect,
-                                 next == 1 ? "connecting" : "no address answered in time");
+                return timed_out(d.deadline_binds, io_phase::connect, "no address accepted the connection in time");
             const auto until = next < n && next_at < d.connect_end ? next_at : d.connect_end;
             const int r = ::poll(pf, static_cast<nfds_t>(flying), to_poll_ms(until - t));
             if (r < 0 && errno != EINTR) return sys_error(errno, io_phase::connect);
@@ -347,7 +352,7 @@ private:
                 --flying;
                 s[k] = std::move(s[flying]);
                 pf[k] = pf[flying];
-                next_at = now();
+                next_at = t;
             }
         }
     }
