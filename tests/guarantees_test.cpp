@@ -151,7 +151,7 @@ TEST_CASE("an early answer during an upload is returned, and nothing is re-sent"
     const std::string body(20u << 20, 'u');
     s.push(step{action::raw_before_body,
                 "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!",
-                0ms, false});
+                0ms, true});
     auto r = c.put("/upload", body, {{"X-Request-Id", "up"}});
     REQUIRE(r);
     CHECK(r->status == 413);
@@ -164,15 +164,42 @@ TEST_CASE("an early answer during an upload is returned, and nothing is re-sent"
     CHECK(next->body == "ok");
 }
 
+TEST_CASE("an early answer from a server that stops reading is seen while the upload stalls") {
+    test_server s;
+    auto o = quick();
+    o.write_timeout = 1s;
+    idem::client c{s.url(), o};
+    // No reset this time: the server holds the connection and reads nothing more, so only
+    // watching for the answer while the write waits can find it.
+    s.push(step{action::raw_before_body,
+                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 4\r\n\r\nwho?", 0ms, false});
+    auto r = c.put("/upload", std::string(32u << 20, 'u'));
+    REQUIRE(r);
+    CHECK(r->status == 401);
+    CHECK(r->body == "who?");
+    CHECK(!c.has_idle_connection());
+}
+
 TEST_CASE("an interim 100 during an upload does not stop it") {
     test_server s;
     idem::client c{s.url(), quick()};
+    SUBCASE("100 Continue before the body is read: the body still goes out") {
+        s.push(action::continue_first);
+        auto r = c.put("/upload", std::string(32u << 20, 'u'), {{"X-Request-Id", "c"}});
+        REQUIRE(r);
+        CHECK(r->status == 200);
+        CHECK(r->body == "ok");
+        CHECK(s.executed_id("c") == 1);
+        CHECK(c.has_idle_connection()); // the whole request went out: the connection is reusable
+    }
     // A server may send 100 Continue unasked; the body still goes out and the answer follows.
-    s.push(step{action::raw,
-                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 0ms, false});
-    auto r = c.put("/upload", std::string(4u << 20, 'u'));
-    REQUIRE(r);
-    CHECK(r->status == 201);
+    SUBCASE("100 Continue after the body, then the answer") {
+        s.push(step{action::raw,
+                    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 0ms, false});
+        auto r = c.put("/upload", std::string(4u << 20, 'u'));
+        REQUIRE(r);
+        CHECK(r->status == 201);
+    }
 }
 
 TEST_CASE("guarantees belong to the client: a policy can only be stricter") {

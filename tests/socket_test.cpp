@@ -233,6 +233,25 @@ TEST_CASE("addresses race: a refused address starts the next at once") {
     res.release_and_wait();
 }
 
+TEST_CASE("addresses race: a failure while another attempt is in flight starts the next at once") {
+    test_server s;                                   // 127.0.0.1:P serves
+    hanging_listener stuck(false, s.port(), "127.0.0.3"); // 127.0.0.3:P hangs
+    REQUIRE(stuck.ok());
+    scripted_resolver res;
+    res.add("127.0.0.3"); // starts at once and hangs
+    res.add("127.0.0.2"); // starts a delay later and is refused: the third must start then
+    res.add("127.0.0.1");
+    auto o = short_waits();
+    o.connection_attempt_delay = 600ms;
+    o.connect_timeout = 1000ms; // past one delay, short of two
+    use(o, res);
+    once_client c{"http://three.test:" + std::to_string(s.port()), o};
+    auto r = c.get("/");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    res.release_and_wait();
+}
+
 TEST_CASE("every address failing reports the last failure") {
     scripted_resolver res;
     res.add("127.0.0.2");

@@ -143,11 +143,8 @@ private:
             // The blank line ends the head: CRLF or LF, and nothing after it. A bare CR is
             // invalid wherever it appears (RFC 9112 §2.2); taking it for the end of the head
             // would drop every field behind it, the framing ones included.
-            if (*p == '\n' || (*p == '\r' && p[1] == '\n')) {
-                if (p + (*p == '\r' ? 2 : 1) != end) return errc::malformed_response;
-                break;
-            }
-            if (*p == '\r') return errc::malformed_response;
+            // (A bare CR at the start of a line then fails as a field name.)
+            if (*p == '\n' || (*p == '\r' && p[1] == '\n')) break;
             if (*p == ' ' || *p == '\t') {
                 // obs-fold (RFC 9112 §5.2): replace the line break with spaces and extend the
                 // previous value. A fold before any field has nothing to continue.

@@ -914,11 +914,8 @@ private:
             // The blank line ends the head: CRLF or LF, and nothing after it. A bare CR is
             // invalid wherever it appears (RFC 9112 §2.2); taking it for the end of the head
             // would drop every field behind it, the framing ones included.
-            if (*p == '\n' || (*p == '\r' && p[1] == '\n')) {
-                if (p + (*p == '\r' ? 2 : 1) != end) return errc::malformed_response;
-                break;
-            }
-            if (*p == '\r') return errc::malformed_response;
+            // (A bare CR at the start of a line then fails as a field name.)
+            if (*p == '\n' || (*p == '\r' && p[1] == '\n')) break;
             if (*p == ' ' || *p == '\t') {
                 // obs-fold (RFC 9112 §5.2): replace the line break with spaces and extend the
                 // previous value. A fold before any field has nothing to continue.
@@ -2447,9 +2444,9 @@ private:
                 got = p.revents; // errors show up in the next call
                 return error(errc{});
             }
-            if (r == 0 || (errno == EINTR && now() >= end))
-                return timed_out(deadline_binds, phase, "waiting for the socket to take the request");
-            if (errno != EINTR) return sys_error(errno, phase);
+            if (r < 0 && errno != EINTR) return sys_error(errno, phase);
+            // Timed out, or a signal: either way the end is fixed, and only what is left is waited.
+            if (now() >= end) return timed_out(deadline_binds, phase, "waiting for the socket to take the request");
         }
     }
 
@@ -2485,6 +2482,11 @@ private:
         std::size_t flying = 0, next = 0;
         error last(errc::resolve_failed, "the name has no address");
         auto next_at = now();
+        // An attempt failed: remember why, and start the next one at once (§5).
+        auto failed = [&](const error& e, std::chrono::nanoseconds at) {
+            last = e;
+            next_at = at;
+        };
         for (;;) {
             const auto t = now();
             if (next < n && (flying == 0 || t >= next_at)) {
@@ -2492,14 +2494,13 @@ private:
                 bool connected = false;
                 const error e = start_connect(addrs.addr[i], addrs.len[i], s[flying], connected);
                 if (connected) return won(s[flying]);
-                next_at = t; // a failure starts the next attempt at once
                 if (e.code() != errc{}) {
-                    last = e;
+                    failed(e, t);
                     continue;
                 }
                 pf[flying] = {s[flying].get(), POLLOUT, 0};
                 ++flying;
-                next_at += d.attempt_delay;
+                next_at = t + d.attempt_delay;
                 continue;
             }
             if (flying == 0) return last;
@@ -2518,12 +2519,11 @@ private:
                 socklen_t len = sizeof err;
                 ::getsockopt(s[k].get(), SOL_SOCKET, SO_ERROR, &err, &len);
                 if (err == 0) return won(s[k]);
-                last = sys_error(err, io_phase::connect);
+                failed(sys_error(err, io_phase::connect), t);
                 // Drop the failed attempt: the last one in flight takes its place.
                 --flying;
                 s[k] = std::move(s[flying]);
                 pf[k] = pf[flying];
-                next_at = t;
             }
         }
     }

@@ -25,7 +25,7 @@ namespace idem_test {
 /// address could be bound (::1 may be missing, or the port taken).
 class hanging_listener {
 public:
-    explicit hanging_listener(bool ipv6, unsigned short port = 0) {
+    explicit hanging_listener(bool ipv6, unsigned short port = 0, const char* ipv4 = "127.0.0.1") {
         fd_ = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_storage a{};
         socklen_t len = 0;
@@ -40,7 +40,7 @@ public:
         } else {
             auto* a4 = reinterpret_cast<sockaddr_in*>(&a);
             a4->sin_family = AF_INET;
-            a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            ::inet_pton(AF_INET, ipv4, &a4->sin_addr);
             a4->sin_port = htons(port);
             len = sizeof *a4;
         }

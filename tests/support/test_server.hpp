@@ -43,7 +43,9 @@ enum class action {
     delay,                ///< execute, wait `delay_for`, then answer
     raw,                  ///< execute, send `raw` bytes verbatim, then close if `close_after`
     drip,                 ///< execute, send `raw` one byte every `delay_for`
-    raw_before_body,      ///< execute on the head alone: send `raw` before reading the body, close
+    continue_first,       ///< send "100 Continue" on the head alone, then read the body and answer
+    raw_before_body,      ///< execute on the head alone: send `raw` before reading the body, then
+                          ///< close (`close_after`) or hold the connection unread for 3 s
 };
 
 struct step {
@@ -291,6 +293,12 @@ private:
             const std::string head = buf.substr(0, head_end + 4);
             const std::string cl = field(head, "Content-Length");
             const std::size_t body_len = cl.empty() ? 0 : std::stoul(cl);
+            bool peeked_continue = false;
+            if (peek_step().what == action::continue_first) {
+                next_step();
+                peeked_continue = true;
+                send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+            }
             if (peek_step().what == action::raw_before_body) {
                 // Answer on the head alone and close with the body unread: the kernel resets
                 // the connection, as a server refusing an upload (413, 401) does.
@@ -301,6 +309,11 @@ private:
                 }
                 record(head.substr(0, head.find(' ')), field(head, "X-Request-Id"));
                 send_all(fd, s.raw);
+                if (!s.close_after) {
+                    // Hold the connection with the body unread: the client's writes stall.
+                    pollfd p{stop_pipe_[0], POLLIN, 0};
+                    ::poll(&p, 1, 3000);
+                }
                 ::close(fd);
                 return;
             }
@@ -319,7 +332,7 @@ private:
             const std::string method = head.substr(0, head.find(' '));
             const std::string id = field(head, "X-Request-Id");
             const bool client_close = field(head, "Connection") == "close";
-            step s = next_step();
+            step s = peeked_continue ? step{} : next_step();
             const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: " +
                                    std::to_string(cfg_.body.size()) + "\r\n" + cfg_.extra_headers +
                                    (client_close ? "Connection: close\r\n" : "") + "\r\n" +
@@ -356,7 +369,8 @@ private:
                 }
                 break;
             }
-            case action::raw_before_body: // handled before the body was read
+            case action::continue_first:  // handled before the body was read
+            case action::raw_before_body:
             case action::raw:
                 record(method, id);
                 send_all(fd, s.raw);

@@ -276,9 +276,9 @@ private:
                 got = p.revents; // errors show up in the next call
                 return error(errc{});
             }
-            if (r == 0 || (errno == EINTR && now() >= end))
-                return timed_out(deadline_binds, phase, "waiting for the socket to take the request");
-            if (errno != EINTR) return sys_error(errno, phase);
+            if (r < 0 && errno != EINTR) return sys_error(errno, phase);
+            // Timed out, or a signal: either way the end is fixed, and only what is left is waited.
+            if (now() >= end) return timed_out(deadline_binds, phase, "waiting for the socket to take the request");
         }
     }
 
@@ -314,6 +314,11 @@ private:
         std::size_t flying = 0, next = 0;
         error last(errc::resolve_failed, "the name has no address");
         auto next_at = now();
+        // An attempt failed: remember why, and start the next one at once (§5).
+        auto failed = [&](const error& e, std::chrono::nanoseconds at) {
+            last = e;
+            next_at = at;
+        };
         for (;;) {
             const auto t = now();
             if (next < n && (flying == 0 || t >= next_at)) {
@@ -321,14 +326,13 @@ private:
                 bool connected = false;
                 const error e = start_connect(addrs.addr[i], addrs.len[i], s[flying], connected);
                 if (connected) return won(s[flying]);
-                next_at = t; // a failure starts the next attempt at once
                 if (e.code() != errc{}) {
-                    last = e;
+                    failed(e, t);
                     continue;
                 }
                 pf[flying] = {s[flying].get(), POLLOUT, 0};
                 ++flying;
-                next_at += d.attempt_delay;
+                next_at = t + d.attempt_delay;
                 continue;
             }
             if (flying == 0) return last;
@@ -347,12 +351,11 @@ private:
                 socklen_t len = sizeof err;
                 ::getsockopt(s[k].get(), SOL_SOCKET, SO_ERROR, &err, &len);
                 if (err == 0) return won(s[k]);
-                last = sys_error(err, io_phase::connect);
+                failed(sys_error(err, io_phase::connect), t);
                 // Drop the failed attempt: the last one in flight takes its place.
                 --flying;
                 s[k] = std::move(s[flying]);
                 pf[k] = pf[flying];
-                next_at = t;
             }
         }
     }

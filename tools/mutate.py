@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""The mutation gate: breaks each safety rule of the library on purpose and checks that the test
+suite notices. A mutation that survives is a rule no test defends.
+
+    tools/mutate.py                 every mutation (each: patch a copy of include/, build the
+                                    suites that defend the rule, run them); exit 1 on a survivor
+    tools/mutate.py --list          the mutations, one a line
+    tools/mutate.py NAME [NAME...]  only those (a prefix is enough)
+
+Each mutation names the file, a piece of code that must occur exactly once (else the list is
+stale and the gate fails), what to put instead, and the test sources that must catch it. The
+doctest main is compiled once; each mutation compiles only its own test sources, against a
+patched copy of include/, with -O0. Add a mutation whenever a safety rule is added.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CXX = os.environ.get("CXX", "c++")
+FLAGS = ["-std=c++17", "-O0", "-w", "-pthread"]
+HANG = 60  # seconds: a suite still running then is taken as caught (it hangs)
+
+C = "include/idem/client.hpp"
+S = "include/idem/detail/socket.hpp"
+R = "include/idem/detail/resolve.hpp"
+RD = "include/idem/reader.hpp"
+P = "include/idem/parser.hpp"
+CH = "include/idem/chunked.hpp"
+RT = "include/idem/retry.hpp"
+KA = "include/idem/keep_alive.hpp"
+
+SOCKET_T = ["tests/socket_test.cpp"]
+GUAR_T = ["tests/guarantees_test.cpp"]
+CLIENT_T = ["tests/client_test.cpp", "tests/guarantees_test.cpp"]
+PARSER_T = ["tests/parser_test.cpp", "tests/chunked_test.cpp"]
+RETRY_T = ["tests/retry_test.cpp", "tests/client_test.cpp"]
+KA_T = ["tests/keep_alive_test.cpp", "tests/client_test.cpp"]
+
+# name, file, original, mutated, tests; or name, file, [(original, mutated), ...], None, tests
+MUTATIONS = [
+    # Deadlines (README guarantee 3).
+    ("read resumes the whole timeout after EINTR", S,
+     "wait_for = limit - (now() - start);", "wait_for = limit; (void)start;", SOCKET_T),
+    ("write wait restarts after EINTR", S,
+     [("const int r = ::poll(&p, 1, to_poll_ms(end - now()));",
+       "const int r = ::poll(&p, 1, to_poll_ms(deadline_binds ? left : timeout));"),
+      ("if (now() >= end) return timed_out(deadline_binds, phase,",
+       "if (r == 0) return timed_out(deadline_binds, phase,")], None, SOCKET_T),
+    ("connect race ignores its end", S,
+     "            if (t >= d.connect_end)\n", "            if (false)\n", SOCKET_T),
+    ("addresses are not raced: the next waits for the connect end", S,
+     "next_at = t + d.attempt_delay;", "next_at = d.connect_end;", SOCKET_T),
+    ("a failed attempt does not start the next at once", S,
+     "            next_at = at;\n", "            (void)at;\n", SOCKET_T),
+    ("families are not interleaved", S,
+     "const std::size_t at = k < nf ? 2 * k + 1 : n;", "const std::size_t at = n;", SOCKET_T),
+    ("the resolver wait ignores the deadline", R,
+     "while (!job->done && wr != ETIMEDOUT)", "while (!job->done)", SOCKET_T),
+    ("numeric hosts go to the resolver", R,
+     "    if (parse_numeric_host(host, out)) return error(errc{});\n", "", SOCKET_T),
+    ("timeouts are not saturated", C,
+     "detail::later(start, detail::saturated(opts_.deadline))",
+     "start + std::chrono::nanoseconds(opts_.deadline)", GUAR_T),
+    ("a backoff may pass the deadline", C,
+     "            if (wait >= deadline - detail::now()) return e;\n", "", GUAR_T),
+    # A half-read connection (guarantee 4) and the server's word on memory (7).
+    ("a connection left mid-response stays open", C,
+     "            if (!keep) conn.close();", "            (void)keep;", GUAR_T),
+    ("Content-Length is reserved as the server says", RD,
+     "framing_.length < reserve_bound ? framing_.length : reserve_bound", "framing_.length", GUAR_T),
+    # One call at a time (guarantee 5).
+    ("overlapping calls are let through", C,
+     "owned(!f.exchange(true, std::memory_order_acquire))", "owned((f.store(true), true))", GUAR_T),
+    # Early answers (guarantee 6).
+    ("an answer behind a reset is not read", C,
+     "            if (!cut || sent == 0) return se;", "            return se;", GUAR_T),
+    ("no watch for an answer while a write waits", S,
+     "wait(POLLOUT | POLLIN, timeout, deadline, io_phase::write, got)",
+     "wait(POLLOUT, timeout, deadline, io_phase::write, got)", GUAR_T),
+    ("an interim response stops the upload", C,
+     "if (done || reader.head_done()) break;", "if (done || reader.started()) break;", GUAR_T),
+    # The client's floor under policies (guarantees 1 and 2).
+    ("a policy may re-send a POST that may have run", C,
+     "        if (!idempotent && e.may_have_executed() && !detail::resends_non_idempotent<Retry>::value)\n            return false;\n",
+     "", GUAR_T),
+    ("a policy may re-send after a sink saw bytes", C,
+     "        if (sink.fn && e.response_started()) return false;\n", "", GUAR_T),
+    ("a policy may repeat an answered POST", C,
+     "                    (!idempotent && !detail::resends_non_idempotent<Retry>::value) ||\n", "", GUAR_T),
+    # Heads (RFC 9112 §2.2) and interim responses.
+    ("a bare CR ends the head", P,
+     "if (*p == '\\n' || (*p == '\\r' && p[1] == '\\n')) break;",
+     "if (*p == '\\n' || *p == '\\r') break;", PARSER_T),
+    ("a bare CR in a trailer line", CH,
+     "                else if (c == '\\r') state_ = state::trailer_lf;\n", "", PARSER_T),
+    ("1xx responses are skipped without bound", RD,
+     "if (++interim_ > lim_->max_interim_responses)", "if (++interim_ == 0)", PARSER_T),
+]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def main(argv):
+    if "--list" in argv:
+        for m in MUTATIONS:
+            print(m[0])
+        return 0
+    names = [a for a in argv if not a.startswith("-")]
+    chosen = [m for m in MUTATIONS if not names or any(m[0].startswith(n) for n in names)]
+    if not chosen:
+        print("no mutation matches", names)
+        return 2
+    work = pathlib.Path(tempfile.mkdtemp(prefix="idem-mutate-"))
+    try:
+        main_o = work / "main.o"
+        r = sh([CXX, *FLAGS, "-c", str(ROOT / "tests/main.cpp"), "-o", str(main_o)])
+        if r.returncode:
+            print(r.stderr)
+            return 2
+        killed = survived = stale = 0
+        for name, rel, old, new, tests in chosen:
+            tree = work / "include"
+            if tree.exists():
+                shutil.rmtree(tree)
+            shutil.copytree(ROOT / "include", tree)
+            path = work / rel
+            text = path.read_text()
+            edits = old if isinstance(old, list) else [(old, new)]
+            bad = [o for o, _ in edits if text.count(o) != 1]
+            if bad:
+                print(f"STALE     {name}: {bad[0]!r} does not occur exactly once in {rel}")
+                stale += 1
+                continue
+            for o, n in edits:
+                text = text.replace(o, n)
+            path.write_text(text)
+            exe = work / "t"
+            t0 = time.time()
+            r = sh([CXX, *FLAGS, "-I", str(tree), "-I", str(ROOT / "tests"), str(main_o),
+                    *[str(ROOT / t) for t in tests], "-o", str(exe)])
+            if r.returncode:
+                # A mutation that does not compile proves nothing about the tests.
+                print(f"STALE     {name}: does not compile\n{r.stderr[:1500]}")
+                stale += 1
+                continue
+            try:
+                run = sh([str(exe)], timeout=HANG, cwd=str(ROOT))
+                caught = run.returncode != 0
+            except subprocess.TimeoutExpired:
+                caught = True  # a hang is a failure the suite shows (by its timeout)
+            took = time.time() - t0
+            if caught:
+                killed += 1
+                print(f"killed    {name} ({took:.0f} s)")
+            else:
+                survived += 1
+                print(f"SURVIVED  {name} ({took:.0f} s): no test in {', '.join(tests)} failed")
+            sys.stdout.flush()
+        print(f"mutations: {killed} killed, {survived} survived, {stale} stale")
+        print(f"{killed} passed, {survived + stale} failed")
+        return 0 if survived == 0 and stale == 0 else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
