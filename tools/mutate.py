@@ -124,12 +124,16 @@ def main(argv):
         if r.returncode:
             print(r.stderr)
             return 2
+        # One snapshot of the sources and tests, so edits made while the gate runs change nothing.
+        pristine = work / "pristine"
+        shutil.copytree(ROOT / "include", pristine / "include")
+        shutil.copytree(ROOT / "tests", pristine / "tests")
         killed = survived = stale = 0
         for name, rel, old, new, tests in chosen:
             tree = work / "include"
             if tree.exists():
                 shutil.rmtree(tree)
-            shutil.copytree(ROOT / "include", tree)
+            shutil.copytree(pristine / "include", tree)
             path = work / rel
             text = path.read_text()
             edits = old if isinstance(old, list) else [(old, new)]
@@ -143,8 +147,8 @@ def main(argv):
             path.write_text(text)
             exe = work / "t"
             t0 = time.time()
-            r = sh([CXX, *FLAGS, "-I", str(tree), "-I", str(ROOT / "tests"), str(main_o),
-                    *[str(ROOT / t) for t in tests], "-o", str(exe)])
+            r = sh([CXX, *FLAGS, "-I", str(tree), "-I", str(pristine / "tests"), str(main_o),
+                    *[str(pristine / t) for t in tests], "-o", str(exe)])
             if r.returncode:
                 # A mutation that does not compile proves nothing about the tests.
                 print(f"STALE     {name}: does not compile\n{r.stderr[:1500]}")

@@ -208,20 +208,16 @@ struct framing {
 inline bool parse_content_length(std::string_view v, std::size_t& out) noexcept {
     bool seen = false;
     std::size_t first = 0;
-    while (true) {
-        const auto comma = v.find(',');
-        auto item = v.substr(0, comma);
-        item = trim_ows(item);
+    const bool ok = each_list_item(v, [&](std::string_view item) {
         std::size_t n = 0;
         if (!parse_decimal(item, n)) return false; // signs, hex, junk, > 18 digits
         if (seen && n != first) return false;
         seen = true;
         first = n;
-        if (comma == std::string_view::npos) break;
-        v.remove_prefix(comma + 1);
-    }
+        return true;
+    });
     out = first;
-    return true;
+    return ok;
 }
 
 /// Decides the body framing of a parsed final response to a request with `method`.
@@ -238,11 +234,11 @@ inline errc decide_framing(const response& r, std::string_view method, framing& 
         if (k == field_kind::transfer_encoding) {
             has_te = true;
             // Only the last coding matters; "chunked" must be a whole token (§7, §6.3 rule 4).
-            const auto v = fields_of::value(r, i);
-            const auto comma = v.rfind(',');
-            auto last = comma == std::string_view::npos ? v : v.substr(comma + 1);
-            last = trim_ows(last);
-            if (!last.empty()) chunked_last = iequals(last, "chunked");
+            // Empty list elements are ignored (RFC 9110 §5.6.1).
+            each_list_item(fields_of::value(r, i), [&chunked_last](std::string_view coding) {
+                if (!coding.empty()) chunked_last = iequals(coding, "chunked");
+                return true;
+            });
         } else if (k == field_kind::content_length) {
             std::size_t n = 0;
             // §6.3 rule 5: an invalid or conflicting Content-Length is unrecoverable.
@@ -306,22 +302,18 @@ struct keep_alive_hint {
 
 inline keep_alive_hint parse_keep_alive(std::string_view v) noexcept {
     keep_alive_hint k;
-    while (!v.empty()) {
-        const auto comma = v.find(',');
-        auto item = trim_ows(v.substr(0, comma));
+    each_list_item(v, [&k](std::string_view item) {
         const auto eq = item.find('=');
-        if (eq != std::string_view::npos) {
-            const auto name = trim_ows(item.substr(0, eq));
-            const auto val = trim_ows(item.substr(eq + 1));
-            std::size_t n = 0;
-            if (val.size() <= 9 && parse_decimal(val, n)) {
-                if (iequals(name, "timeout")) k.timeout_s = long(n);
-                else if (iequals(name, "max")) k.max = long(n);
-            }
+        if (eq == std::string_view::npos) return true;
+        const auto name = trim_ows(item.substr(0, eq));
+        const auto val = trim_ows(item.substr(eq + 1));
+        std::size_t n = 0;
+        if (parse_decimal(val, n, 9)) {
+            if (iequals(name, "timeout")) k.timeout_s = long(n);
+            else if (iequals(name, "max")) k.max = long(n);
         }
-        if (comma == std::string_view::npos) break;
-        v.remove_prefix(comma + 1);
-    }
+        return true;
+    });
     return k;
 }
 

@@ -48,43 +48,6 @@ struct request {
 
 namespace detail {
 
-// tchar (RFC 9110 §5.6.2): the characters of a method or field name.
-constexpr bool tchar_slow(char c) noexcept {
-    return is_alpha(c) || is_digit(c) || c == '!' || c == '#' || c == '$' || c == '%' ||
-           c == '&' || c == '\'' || c == '*' || c == '+' || c == '-' || c == '.' || c == '^' ||
-           c == '_' || c == '`' || c == '|' || c == '~';
-}
-
-// A 256-entry answer per byte, so hot loops test a character with one load.
-struct char_class {
-    bool yes[256] = {};
-    constexpr bool operator()(char c) const noexcept { return yes[static_cast<unsigned char>(c)]; }
-};
-
-constexpr char_class make_tchar_class() noexcept {
-    char_class t{};
-    for (int i = 0; i < 256; ++i) t.yes[i] = tchar_slow(static_cast<char>(i));
-    return t;
-}
-
-// field-vchar, SP and HTAB (RFC 9110 §5.5): everything but the controls NUL..US (HTAB aside)
-// and DEL; obs-text (0x80..0xff) is allowed.
-constexpr char_class make_field_value_class() noexcept {
-    char_class t{};
-    for (int i = 0; i < 256; ++i) t.yes[i] = (i >= 0x20 && i != 0x7f) || i == '\t';
-    return t;
-}
-
-inline constexpr char_class is_tchar = make_tchar_class();
-inline constexpr char_class is_field_value_char = make_field_value_class();
-
-constexpr bool is_token(std::string_view s) noexcept {
-    if (s.empty()) return false;
-    for (char c : s)
-        if (!is_tchar(c)) return false;
-    return true;
-}
-
 // field-value (RFC 9110 §5.5): no CTL but HTAB. CR, LF and NUL are how header injection
 // and request smuggling start, so they never reach the wire.
 constexpr bool is_field_value(std::string_view s) noexcept {
@@ -97,30 +60,6 @@ inline bool has_header(const header_list& h, std::string_view name) noexcept {
     for (const auto& f : h)
         if (iequals(f.name, name)) return true;
     return false;
-}
-
-// Does a comma-separated token list (e.g. Connection, RFC 9110 §7.6.1) contain `token`?
-inline bool list_has_token(std::string_view list, std::string_view token) noexcept {
-    while (!list.empty()) {
-        auto comma = list.find(',');
-        auto item = list.substr(0, comma);
-        item = trim_ows(item);
-        if (iequals(item, token)) return true;
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-    }
-    return false;
-}
-
-inline bool parse_decimal(std::string_view s, std::size_t& out) noexcept {
-    if (s.empty() || s.size() > 18) return false;
-    std::size_t v = 0;
-    for (char c : s) {
-        if (!is_digit(c)) return false;
-        v = v * 10 + std::size_t(c - '0');
-    }
-    out = v;
-    return true;
 }
 
 } // namespace detail

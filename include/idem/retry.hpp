@@ -190,7 +190,7 @@ inline std::chrono::nanoseconds retry_after(
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) noexcept {
     const auto v = detail::trim_ows(r.header("Retry-After"));
     std::size_t secs = 0;
-    if (v.size() <= 9 && detail::parse_decimal(v, secs)) return std::chrono::seconds(secs);
+    if (detail::parse_decimal(v, secs, 9)) return std::chrono::seconds(secs);
     long long when = 0;
     if (!detail::parse_imf_fixdate(v, when)) return std::chrono::nanoseconds(-1);
     const auto delta = std::chrono::seconds(when) - std::chrono::duration_cast<std::chrono::seconds>(

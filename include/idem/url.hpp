@@ -2,6 +2,7 @@
 #ifndef IDEM_URL_HPP
 #define IDEM_URL_HPP
 
+#include "detail/syntax.hpp"
 #include "result.hpp"
 
 #include <cstdint>
@@ -19,39 +20,6 @@ struct url {
 };
 
 namespace detail {
-
-constexpr bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-constexpr char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
-
-inline bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
-
-// A request-target byte: visible US-ASCII (RFC 9112 §3.2); anything else could split the
-// request line (CR, LF, SP) or is not allowed unencoded.
-constexpr bool is_target_char(char c) noexcept { return c > 0x20 && c < 0x7f && c != '#'; }
-
-// reg-name and IPv4 characters (RFC 3986 §3.2.2): unreserved, sub-delims, pct-encoded.
-constexpr bool is_host_char(char c) noexcept {
-    return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~' ||
-           c == '%' || c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' ||
-           c == '*' || c == '+' || c == ',' || c == ';' || c == '=';
-}
-
-// Strips optional whitespace (OWS, RFC 9110 §5.6.3) from both ends.
-constexpr std::string_view trim_ows(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-constexpr bool is_v6_char(char c) noexcept {
-    return is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'f') || c == ':' || c == '.';
-}
 
 /// Parses a decimal port 1..65535; false on anything else.
 inline bool parse_port(std::string_view s, std::uint16_t& out) noexcept {

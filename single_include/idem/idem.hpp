@@ -349,28 +349,74 @@ private:
 #ifndef IDEM_URL_HPP
 #define IDEM_URL_HPP
 
+// idem: the HTTP and URI grammar in one place — character classes (RFC 9110 §5.6.2, §5.5;
+// RFC 3986), optional whitespace, comma-separated lists (RFC 9110 §5.6.1), decimals.
+// No dependencies: every layer above may use it.
+#ifndef IDEM_DETAIL_SYNTAX_HPP
+#define IDEM_DETAIL_SYNTAX_HPP
 
+#include <cstddef>
+
+// Marks a parameter (or, after a member function's qualifiers, `*this`) whose lifetime the
+// result borrows, so clang warns about a view that outlives what it points into.
+#if defined(__has_cpp_attribute)
+#if __has_cpp_attribute(clang::lifetimebound)
+#define IDEM_LIFETIMEBOUND [[clang::lifetimebound]]
+#endif
+#endif
+#ifndef IDEM_LIFETIMEBOUND
+#define IDEM_LIFETIMEBOUND
+#endif
 
 namespace idem {
-
-/// An absolute http URL, split into what a request needs.
-struct url {
-    std::string host;        ///< name or address, IPv6 without brackets
-    std::uint16_t port = 80;
-    std::string target = "/"; ///< origin-form path and query (RFC 9112 §3.2.1), never empty
-    std::string authority;   ///< the Host header value (RFC 9110 §7.2): host, [v6], ":port" if not 80
-};
-
 namespace detail {
 
 constexpr bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 constexpr char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
 
-inline bool iequals(std::string_view a, std::string_view b) noexcept {
+/// ASCII case-insensitive equality (field names, tokens).
+constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i)
         if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+// A 256-entry answer per byte, so hot loops test a character with one load.
+struct char_class {
+    bool yes[256] = {};
+    constexpr bool operator()(char c) const noexcept { return yes[static_cast<unsigned char>(c)]; }
+};
+
+// tchar (RFC 9110 §5.6.2): the characters of a method or field name.
+constexpr bool tchar_slow(char c) noexcept {
+    return is_alpha(c) || is_digit(c) || c == '!' || c == '#' || c == '$' || c == '%' ||
+           c == '&' || c == '\'' || c == '*' || c == '+' || c == '-' || c == '.' || c == '^' ||
+           c == '_' || c == '`' || c == '|' || c == '~';
+}
+
+constexpr char_class make_tchar_class() noexcept {
+    char_class t{};
+    for (int i = 0; i < 256; ++i) t.yes[i] = tchar_slow(static_cast<char>(i));
+    return t;
+}
+
+// field-vchar, SP and HTAB (RFC 9110 §5.5): everything but the controls NUL..US (HTAB aside)
+// and DEL; obs-text (0x80..0xff) is allowed.
+constexpr char_class make_field_value_class() noexcept {
+    char_class t{};
+    for (int i = 0; i < 256; ++i) t.yes[i] = (i >= 0x20 && i != 0x7f) || i == '\t';
+    return t;
+}
+
+inline constexpr char_class is_tchar = make_tchar_class();
+inline constexpr char_class is_field_value_char = make_field_value_class();
+
+constexpr bool is_token(std::string_view s) noexcept {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (!is_tchar(c)) return false;
     return true;
 }
 
@@ -385,16 +431,62 @@ constexpr bool is_host_char(char c) noexcept {
            c == '*' || c == '+' || c == ',' || c == ';' || c == '=';
 }
 
-// Strips optional whitespace (OWS, RFC 9110 §5.6.3) from both ends.
+constexpr bool is_v6_char(char c) noexcept {
+    return is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'f') || c == ':' || c == '.';
+}
+
+/// Strips optional whitespace (OWS, RFC 9110 §5.6.3) from both ends.
 constexpr std::string_view trim_ows(std::string_view s) noexcept {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
     return s;
 }
 
-constexpr bool is_v6_char(char c) noexcept {
-    return is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'f') || c == ':' || c == '.';
+/// Calls `f(item)` for each element of a comma-separated list (RFC 9110 §5.6.1), trimmed of
+/// OWS, in order; stops early when `f` returns false, and then returns false.
+template <class F> constexpr bool each_list_item(std::string_view list, F&& f) {
+    for (;;) {
+        const auto comma = list.find(',');
+        if (!f(trim_ows(list.substr(0, comma)))) return false;
+        if (comma == std::string_view::npos) return true;
+        list.remove_prefix(comma + 1);
+    }
 }
+
+/// Does a comma-separated token list (e.g. Connection, RFC 9110 §7.6.1) contain `token`?
+constexpr bool list_has_token(std::string_view list, std::string_view token) noexcept {
+    return !each_list_item(list, [token](std::string_view item) { return !iequals(item, token); });
+}
+
+/// 1*DIGIT of at most `max_digits` digits (so the value cannot overflow); false on anything else.
+constexpr bool parse_decimal(std::string_view s, std::size_t& out, std::size_t max_digits = 18) noexcept {
+    if (s.empty() || s.size() > max_digits) return false;
+    std::size_t v = 0;
+    for (char c : s) {
+        if (!is_digit(c)) return false;
+        v = v * 10 + std::size_t(c - '0');
+    }
+    out = v;
+    return true;
+}
+
+} // namespace detail
+} // namespace idem
+
+#endif
+
+
+namespace idem {
+
+/// An absolute http URL, split into what a request needs.
+struct url {
+    std::string host;        ///< name or address, IPv6 without brackets
+    std::uint16_t port = 80;
+    std::string target = "/"; ///< origin-form path and query (RFC 9112 §3.2.1), never empty
+    std::string authority;   ///< the Host header value (RFC 9110 §7.2): host, [v6], ":port" if not 80
+};
+
+namespace detail {
 
 /// Parses a decimal port 1..65535; false on anything else.
 inline bool parse_port(std::string_view s, std::uint16_t& out) noexcept {
@@ -483,7 +575,6 @@ inline result<url> parse_url(std::string_view s) {
 #define IDEM_REQUEST_HPP
 
 
-#include <cstddef>
 #include <initializer_list>
 #include <vector>
 
@@ -525,43 +616,6 @@ struct request {
 
 namespace detail {
 
-// tchar (RFC 9110 §5.6.2): the characters of a method or field name.
-constexpr bool tchar_slow(char c) noexcept {
-    return is_alpha(c) || is_digit(c) || c == '!' || c == '#' || c == '$' || c == '%' ||
-           c == '&' || c == '\'' || c == '*' || c == '+' || c == '-' || c == '.' || c == '^' ||
-           c == '_' || c == '`' || c == '|' || c == '~';
-}
-
-// A 256-entry answer per byte, so hot loops test a character with one load.
-struct char_class {
-    bool yes[256] = {};
-    constexpr bool operator()(char c) const noexcept { return yes[static_cast<unsigned char>(c)]; }
-};
-
-constexpr char_class make_tchar_class() noexcept {
-    char_class t{};
-    for (int i = 0; i < 256; ++i) t.yes[i] = tchar_slow(static_cast<char>(i));
-    return t;
-}
-
-// field-vchar, SP and HTAB (RFC 9110 §5.5): everything but the controls NUL..US (HTAB aside)
-// and DEL; obs-text (0x80..0xff) is allowed.
-constexpr char_class make_field_value_class() noexcept {
-    char_class t{};
-    for (int i = 0; i < 256; ++i) t.yes[i] = (i >= 0x20 && i != 0x7f) || i == '\t';
-    return t;
-}
-
-inline constexpr char_class is_tchar = make_tchar_class();
-inline constexpr char_class is_field_value_char = make_field_value_class();
-
-constexpr bool is_token(std::string_view s) noexcept {
-    if (s.empty()) return false;
-    for (char c : s)
-        if (!is_tchar(c)) return false;
-    return true;
-}
-
 // field-value (RFC 9110 §5.5): no CTL but HTAB. CR, LF and NUL are how header injection
 // and request smuggling start, so they never reach the wire.
 constexpr bool is_field_value(std::string_view s) noexcept {
@@ -574,30 +628,6 @@ inline bool has_header(const header_list& h, std::string_view name) noexcept {
     for (const auto& f : h)
         if (iequals(f.name, name)) return true;
     return false;
-}
-
-// Does a comma-separated token list (e.g. Connection, RFC 9110 §7.6.1) contain `token`?
-inline bool list_has_token(std::string_view list, std::string_view token) noexcept {
-    while (!list.empty()) {
-        auto comma = list.find(',');
-        auto item = list.substr(0, comma);
-        item = trim_ows(item);
-        if (iequals(item, token)) return true;
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-    }
-    return false;
-}
-
-inline bool parse_decimal(std::string_view s, std::size_t& out) noexcept {
-    if (s.empty() || s.size() > 18) return false;
-    std::size_t v = 0;
-    for (char c : s) {
-        if (!is_digit(c)) return false;
-        v = v * 10 + std::size_t(c - '0');
-    }
-    out = v;
-    return true;
 }
 
 } // namespace detail
@@ -979,20 +1009,16 @@ struct framing {
 inline bool parse_content_length(std::string_view v, std::size_t& out) noexcept {
     bool seen = false;
     std::size_t first = 0;
-    while (true) {
-        const auto comma = v.find(',');
-        auto item = v.substr(0, comma);
-        item = trim_ows(item);
+    const bool ok = each_list_item(v, [&](std::string_view item) {
         std::size_t n = 0;
         if (!parse_decimal(item, n)) return false; // signs, hex, junk, > 18 digits
         if (seen && n != first) return false;
         seen = true;
         first = n;
-        if (comma == std::string_view::npos) break;
-        v.remove_prefix(comma + 1);
-    }
+        return true;
+    });
     out = first;
-    return true;
+    return ok;
 }
 
 /// Decides the body framing of a parsed final response to a request with `method`.
@@ -1009,11 +1035,11 @@ inline errc decide_framing(const response& r, std::string_view method, framing& 
         if (k == field_kind::transfer_encoding) {
             has_te = true;
             // Only the last coding matters; "chunked" must be a whole token (§7, §6.3 rule 4).
-            const auto v = fields_of::value(r, i);
-            const auto comma = v.rfind(',');
-            auto last = comma == std::string_view::npos ? v : v.substr(comma + 1);
-            last = trim_ows(last);
-            if (!last.empty()) chunked_last = iequals(last, "chunked");
+            // Empty list elements are ignored (RFC 9110 §5.6.1).
+            each_list_item(fields_of::value(r, i), [&chunked_last](std::string_view coding) {
+                if (!coding.empty()) chunked_last = iequals(coding, "chunked");
+                return true;
+            });
         } else if (k == field_kind::content_length) {
             std::size_t n = 0;
             // §6.3 rule 5: an invalid or conflicting Content-Length is unrecoverable.
@@ -1077,22 +1103,18 @@ struct keep_alive_hint {
 
 inline keep_alive_hint parse_keep_alive(std::string_view v) noexcept {
     keep_alive_hint k;
-    while (!v.empty()) {
-        const auto comma = v.find(',');
-        auto item = trim_ows(v.substr(0, comma));
+    each_list_item(v, [&k](std::string_view item) {
         const auto eq = item.find('=');
-        if (eq != std::string_view::npos) {
-            const auto name = trim_ows(item.substr(0, eq));
-            const auto val = trim_ows(item.substr(eq + 1));
-            std::size_t n = 0;
-            if (val.size() <= 9 && parse_decimal(val, n)) {
-                if (iequals(name, "timeout")) k.timeout_s = long(n);
-                else if (iequals(name, "max")) k.max = long(n);
-            }
+        if (eq == std::string_view::npos) return true;
+        const auto name = trim_ows(item.substr(0, eq));
+        const auto val = trim_ows(item.substr(eq + 1));
+        std::size_t n = 0;
+        if (parse_decimal(val, n, 9)) {
+            if (iequals(name, "timeout")) k.timeout_s = long(n);
+            else if (iequals(name, "max")) k.max = long(n);
         }
-        if (comma == std::string_view::npos) break;
-        v.remove_prefix(comma + 1);
-    }
+        return true;
+    });
     return k;
 }
 
@@ -1769,7 +1791,7 @@ inline std::chrono::nanoseconds retry_after(
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) noexcept {
     const auto v = detail::trim_ows(r.header("Retry-After"));
     std::size_t secs = 0;
-    if (v.size() <= 9 && detail::parse_decimal(v, secs)) return std::chrono::seconds(secs);
+    if (detail::parse_decimal(v, secs, 9)) return std::chrono::seconds(secs);
     long long when = 0;
     if (!detail::parse_imf_fixdate(v, when)) return std::chrono::nanoseconds(-1);
     const auto delta = std::chrono::seconds(when) - std::chrono::duration_cast<std::chrono::seconds>(
