@@ -174,8 +174,11 @@ const char* kind_name(idem::event_kind k) {
 void print_error(const idem::error& e, const std::string& method, const std::string& url,
                  const std::string& id) {
     const std::string_view name = idem::to_string(e.code());
+    std::string message = e.message();
+    if (e.code() == idem::errc::invalid_url && url.find("://") == std::string::npos)
+        message += "; did you mean http://" + url + "?";
     std::fprintf(stderr, "error: %.*s: %s (%s %s%s%s, %u attempt%s)%s\n", int(name.size()),
-                 name.data(), e.message().c_str(),
+                 name.data(), message.c_str(),
                  method.c_str(), url.c_str(), id.empty() ? "" : " ", id.c_str(), e.attempts(),
                  e.attempts() == 1 ? "" : "s",
                  e.may_have_executed() ? "; the request may have been executed" : "");

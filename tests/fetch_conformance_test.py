@@ -178,6 +178,15 @@ def main():
     report("--retries beyond the budget is bad usage", retries.returncode == 2, retries)
     report("the largest --retries still makes the request", big_budget.returncode == 0 and
            big_budget.stdout == b"error body!", big_budget)
+    # Errors explain: the rule broken and, for a URL without a scheme, the likely fix.
+    noscheme = subprocess.run([fetch, "localhost:8000/x"], capture_output=True, timeout=30)
+    report("a URL without a scheme suggests http://", noscheme.returncode == 1 and noscheme.stderr.startswith(
+        b"error: invalid_url: invalid URL: the URL has no scheme") and
+        b"did you mean http://localhost:8000/x?" in noscheme.stderr, noscheme.stderr)
+    cr = subprocess.run([fetch, "-H", "X: a\rb", "http://127.0.0.1:9/"], capture_output=True, timeout=30)
+    report("a header with CR names the rule", cr.returncode == 1 and
+           b"error: invalid_request: " in cr.stderr and b"a header value contains CR" in cr.stderr, cr.stderr)
+
     # -v says "new" for an answer that came on a new connection after a reused one failed.
     race = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", keep_open_once=True)
     try:

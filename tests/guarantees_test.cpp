@@ -277,3 +277,98 @@ TEST_CASE("timeouts as large as the type holds mean no limit, not an overflow") 
     REQUIRE(c.get("/"));
     CHECK(c.stats().reuses == 1);
 }
+
+// Each of these read freed or out-of-scope memory (AddressSanitizer) when requests and options
+// held views; now they own what they keep.
+TEST_CASE("nothing dangles in ordinary use") {
+    test_server s;
+    SUBCASE("a request whose headers came from a braced list, sent later") {
+        idem::client c{s.url(), quick()};
+        idem::request kept;
+        {
+            const std::string value = "from-a-scope-that-ended";
+            kept = idem::request{"GET", "/later", {{"X-Kept", value}}, {}};
+        }
+        idem::response out;
+        REQUIRE(c.send(kept, out));
+        CHECK(s.last_head().find("X-Kept: from-a-scope-that-ended\r\n") != std::string::npos);
+        REQUIRE(c.send(kept, out)); // and again
+    }
+    SUBCASE("options whose user agent came from a string that is gone") {
+        idem::client_options o = quick();
+        {
+            std::string ua = "agent-";
+            ua += std::to_string(42);
+            o.user_agent = ua;
+        }
+        idem::client c{s.url(), o};
+        REQUIRE(c.get("/"));
+        CHECK(s.last_head().find("User-Agent: agent-42\r\n") != std::string::npos);
+    }
+    SUBCASE("a request built from views into the response it is sent with") {
+        server_config cfg;
+        cfg.extra_headers = "X-Next: /next-page\r\n";
+        test_server t(cfg);
+        idem::client c{t.url(), quick()};
+        idem::response out;
+        REQUIRE(c.send(idem::request{"GET", "/", {}, {}}, out));
+        const idem::request next{"POST", out.header("X-Next"), {{"X-From", out.header("X-Next")}},
+                                 out.body};
+        REQUIRE(c.send(next, out)); // `out` is cleared while `next` is sent and read
+        CHECK(t.last_head().rfind("POST /next-page HTTP/1.1\r\n", 0) == 0);
+        CHECK(t.last_head().find("X-From: /next-page\r\n") != std::string::npos);
+    }
+}
+
+TEST_CASE("a reused request keeps its buffers") {
+    idem::request r{"GET", "/a-rather-long-target-that-does-not-fit-a-small-string", {}, {}};
+    r.headers.add("X-Long-Header-Name-Beyond-The-Small-Buffer", std::string(100, 'v'));
+    const auto* target = r.target.data();
+    const auto* value = r.headers.begin()->value.data();
+    for (int i = 0; i < 3; ++i) {
+        r.target = "/a-rather-long-target-that-does-not-fit-a-small-strinG";
+        r.headers.clear();
+        r.headers.add("X-Long-Header-Name-Beyond-The-Small-Buffer", std::string(99, 'w'));
+    }
+    CHECK(r.target.data() == target);
+    CHECK(r.headers.begin()->value.data() == value);
+    CHECK(r.headers.size() == 1);
+    // Copies and moves keep the views pointing into their own storage.
+    idem::request copy = r;
+    CHECK(copy.headers.begin()->value.data() != value);
+    CHECK(copy.headers.begin()->value == std::string(99, 'w'));
+    idem::request moved = std::move(copy);
+    CHECK(moved.headers.begin()->value == std::string(99, 'w'));
+}
+
+TEST_CASE("everything that reaches the wire is validated, the options included") {
+    test_server s;
+    idem::client_options o = quick();
+    o.user_agent = "ua\r\n\r\nGET /injected HTTP/1.1\r\nHost: x";
+    idem::client c{s.url(), o};
+    CHECK(c.init_error() == errc::invalid_request);
+    auto r = c.get("/");
+    REQUIRE(!r);
+    CHECK(r.error() == errc::invalid_request);
+    CHECK(r.error().message().find("user_agent") != std::string::npos);
+    CHECK(s.requests_seen() == 0);
+}
+
+TEST_CASE("a base URL's path is a prefix of every target") {
+    test_server s;
+    idem::client c{s.url() + "/api/v1/", quick()};
+    REQUIRE(c.init_error() == errc{});
+    CHECK(c.path_prefix() == "/api/v1");
+    REQUIRE(c.get("/users?page=2"));
+    CHECK(s.last_head().rfind("GET /api/v1/users?page=2 HTTP/1.1\r\n", 0) == 0);
+    REQUIRE(c.options("*"));
+    CHECK(s.last_head().rfind("OPTIONS * HTTP/1.1\r\n", 0) == 0);
+    idem::client root{s.url() + "/", quick()};
+    REQUIRE(root.get("/x"));
+    CHECK(s.last_head().rfind("GET /x HTTP/1.1\r\n", 0) == 0);
+    idem::client query{s.url() + "/api?key=1", quick()};
+    CHECK(query.init_error() == errc::invalid_url);
+    auto q = query.get("/x");
+    REQUIRE(!q);
+    CHECK(q.error().message().find("query") != std::string::npos);
+}

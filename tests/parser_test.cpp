@@ -252,3 +252,13 @@ TEST_CASE("a call skips a bounded number of 1xx responses") {
     const auto past = read_whole(interim_heads(int(lim.max_interim_responses) + 1), "GET");
     CHECK(past.err == errc::too_many_headers);
 }
+
+TEST_CASE("every parse failure names the rule it broke") {
+    for (const auto& c : bad_cases()) {
+        CAPTURE(c.name);
+        const auto whole = read_whole(c.bytes, "GET");
+        if (whole.err == errc::unexpected_eof) continue; // reported by the client, with its reason
+        REQUIRE(whole.why != nullptr);
+        CHECK(std::string(whole.why).size() > 10);
+    }
+}

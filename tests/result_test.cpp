@@ -27,3 +27,11 @@ TEST_CASE("result holds a value or an error") {
     idem::result<void> vbad = idem::error(idem::errc::invalid_url);
     CHECK(vbad.error() == idem::errc::invalid_url);
 }
+
+TEST_CASE("the error of a success reads as no error, not as a system error") {
+    idem::result<void> ok;
+    CHECK(ok.error().code() == idem::errc{});
+    CHECK(ok.error().message() == "no error");
+    CHECK(idem::to_string(idem::errc{}) == "success");
+    CHECK(idem::error{}.message().find("system") == std::string::npos);
+}

@@ -63,3 +63,31 @@ TEST_CASE("a client built from a bad URL reports it on every call") {
     CHECK(!r.error().may_have_executed());
     CHECK(r.error().attempts() == 0);
 }
+
+TEST_CASE("a refused URL says why") {
+    const struct {
+        const char* url;
+        errc code;
+        const char* reason;
+    } rows[] = {
+        {"localhost:8000/x", errc::invalid_url, "the URL has no scheme"},
+        {"127.0.0.1", errc::invalid_url, "the URL has no scheme"},
+        {"1http://x", errc::invalid_url, "the scheme must start with a letter"},
+        {"https://example.com/", errc::unsupported_scheme, "https needs a TLS transport"},
+        {"ftp://example.com/", errc::unsupported_scheme, "only http:// URLs are supported"},
+        {"http://user:pw@host/", errc::invalid_url, "the URL has userinfo"},
+        {"http:///path", errc::invalid_url, "the URL has no host"},
+        {"http://[::1/", errc::invalid_url, "an IPv6 host needs its closing ']'"},
+        {"http://host:/", errc::invalid_url, "the port after ':' is empty"},
+        {"http://host:99999/", errc::invalid_url, "the port is not a number from 1 to 65535"},
+        {"http://ho st/", errc::invalid_url, "the host has a character"},
+        {"http://host/a b", errc::invalid_url, "the URL's path contains a space"},
+    };
+    for (const auto& r : rows) {
+        CAPTURE(r.url);
+        const auto u = parse_url(r.url);
+        REQUIRE(!u);
+        CHECK(u.error() == r.code);
+        CHECK(u.error().reason().rfind(r.reason, 0) == 0);
+    }
+}

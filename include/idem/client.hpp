@@ -36,7 +36,7 @@ struct client_options {
     /// (RFC 8305 §5 "Connection Attempt Delay"; a failure starts the next at once).
     std::chrono::milliseconds connection_attempt_delay{250};
     idem::limits limits;
-    std::string_view user_agent = "idem/" IDEM_VERSION_STRING; ///< empty: send none
+    std::string user_agent = "idem/" IDEM_VERSION_STRING; ///< empty: send none
     /// Resolves host names (numeric hosts never reach it); nullptr means getaddrinfo. It runs on
     /// a helper thread that a call abandons at its deadline; `resolver_context` must outlive it.
     resolver_function resolver = nullptr;
@@ -178,19 +178,38 @@ public:
     using keep_alive_policy_type = KeepAlive;
     using retry_policy_type = Retry;
 
-    /// A client for the origin of `base_url` ("http://host[:port]"); any path is ignored.
-    /// An invalid URL is reported by every call (and by init_error()).
+    /// A client for the origin of `base_url` ("http://host[:port][/prefix]"). A path is a
+    /// prefix of every target: with "http://h/api/v1", get("/users") sends GET /api/v1/users
+    /// ("*" is sent as it is). A base URL with a query is refused. A bad URL or option is
+    /// reported by every call (and by init_error()).
     explicit basic_client(std::string_view base_url, client_options o = {}, KeepAlive ka = {},
                           Retry rp = {})
-        : opts_(o), ka_(std::move(ka)), retry_(std::move(rp)) {
+        : opts_(std::move(o)), ka_(std::move(ka)), retry_(std::move(rp)) {
         auto u = parse_url(base_url);
-        if (u) url_ = std::move(*u);
-        else init_error_ = u.error().code();
+        if (!u) {
+            init_error_ = u.error();
+            return;
+        }
+        url_ = std::move(*u);
+        if (url_.target.find('?') != std::string::npos) {
+            init_error_ = error(errc::invalid_url, "a base URL cannot have a query; give it with each target");
+            return;
+        }
+        prefix_ = url_.target;
+        while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
+        // Everything that reaches the wire is validated, the options included.
+        if (const char* why = detail::field_value_problem(opts_.user_agent)) {
+            (void)why;
+            init_error_ = error(errc::invalid_request, "client_options::user_agent contains CR, LF or another control");
+        }
     }
 
-    /// errc{} when the client was built from a valid URL, else why not.
-    errc init_error() const noexcept { return init_error_; }
+    /// errc{} when the client was built from a valid URL and options, else why not (the whole
+    /// error, with its reason, is what every call returns).
+    errc init_error() const noexcept { return init_error_.code(); }
     const url& origin() const noexcept { return url_; }
+    /// The path every target is sent under ("" for none), from the base URL.
+    const std::string& path_prefix() const noexcept { return prefix_; }
 
     result<response> get(std::string_view target, header_list h = {}) { return request("GET", target, {}, h); }
     result<response> head(std::string_view target, header_list h = {}) { return request("HEAD", target, {}, h); }
@@ -211,14 +230,16 @@ public:
     result<response> request(std::string_view method, std::string_view target,
                              std::string_view body = {}, header_list h = {}) {
         response out;
-        auto r = send(idem::request{method, target, h, body}, out);
+        auto r = send_to(detail::request_view{method, target, h, body}, out, {});
         if (!r) return r.error();
         return out;
     }
 
     /// Sends `r` and reads the answer into `out`, reusing out's buffers. The hot path: with
     /// a kept-alive connection and a warmed-up `out`, it allocates nothing.
-    result<void> send(const idem::request& r, response& out) { return send_to(r, out, {}); }
+    result<void> send(const idem::request& r, response& out) {
+        return send_to(detail::request_view(r), out, {});
+    }
 
     /// Like send, but streams the body: `sink(const char* data, std::size_t n)` returns bool and
     /// is called as bytes arrive (returning false stops with errc::sink_aborted); out.body stays
@@ -238,7 +259,7 @@ public:
         s.fn = [](void* ctx, const char* p, std::size_t n) -> bool {
             return (*static_cast<sink_type*>(ctx))(p, n);
         };
-        return send_to(r, out, s);
+        return send_to(detail::request_view(r), out, s);
     }
 
 private:
@@ -275,11 +296,11 @@ private:
         return true;
     }
 
-    result<void> send_to(const idem::request& r, response& out, detail::body_sink sink) {
+    result<void> send_to(const detail::request_view& r, response& out, detail::body_sink sink) {
         const call_guard held(busy_.on);
         if (!held.owned)
             return error(errc::client_busy, "a call on this client was already in progress");
-        if (init_error_ != errc{}) return init_error_;
+        if (init_error_.code() != errc{}) return init_error_;
         if (auto v = validate(r); !v) return v.error();
         const auto start = detail::now();
         const auto deadline = opts_.deadline.count() > 0
@@ -288,7 +309,7 @@ private:
         const bool idempotent = is_idempotent(r);
         wbuf_.clear();
         detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
-                           opts_.user_agent);
+                           opts_.user_agent, prefix_);
         bool executed_earlier = false;
         for (unsigned attempt = 1;; ++attempt) {
             error e;
@@ -383,7 +404,7 @@ private:
     }
 
     // One attempt. On failure fills `e` with the cause and the facts of how far it got.
-    bool attempt_once(const idem::request& r, bool idempotent, unsigned attempt, response& out,
+    bool attempt_once(const detail::request_view& r, bool idempotent, unsigned attempt, response& out,
                       std::chrono::nanoseconds deadline, detail::body_sink sink, error& e) {
         bool reused = false;
         std::chrono::nanoseconds idle_for{0};
@@ -468,7 +489,8 @@ private:
     KeepAlive ka_;
     Retry retry_;
     url url_;
-    errc init_error_ = errc{};
+    error init_error_{errc{}};
+    std::string prefix_;
     Transport conn_;
     std::chrono::nanoseconds idle_since_{0};
     unsigned exchanges_ = 0;

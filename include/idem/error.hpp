@@ -70,7 +70,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::system_error: return "system_error";
     case errc::out_of_memory: return "out_of_memory";
     }
-    return "unknown";
+    return e == errc{} ? "success" : "unknown";
 }
 
 namespace detail {
@@ -102,7 +102,7 @@ inline const char* describe(errc e) noexcept {
     case errc::system_error: return "system error";
     case errc::out_of_memory: return "out of memory";
     }
-    return "unknown idem error";
+    return e == errc{} ? "no error" : "unknown idem error";
 }
 
 class category_impl final : public std::error_category {
@@ -207,7 +207,7 @@ public:
     friend constexpr bool operator!=(const error& a, errc b) noexcept { return a.code_ != b; }
 
 private:
-    errc code_ = errc::system_error;
+    errc code_ = errc{};
     int errno_ = 0;
     const char* reason_ = nullptr;
     bool reused_ = false;

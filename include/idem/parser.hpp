@@ -53,16 +53,17 @@ public:
         const std::size_t end = find_end(p, n);
         if (end == 0) {
             scanned_ = n;
-            if (n > lim.max_head_bytes) return fail(errc::header_too_large);
+            if (n > lim.max_head_bytes) return fail(errc::header_too_large, "the head exceeds max_head_bytes");
             // A line still without its end is already too long: stop now, not at the head limit.
-            if (n - line_start_ > lim.max_line_bytes) return fail(errc::line_too_long);
+            if (n - line_start_ > lim.max_line_bytes)
+                return fail(errc::line_too_long, "a head line exceeds max_line_bytes");
             return st;
         }
-        if (end > lim.max_head_bytes) return fail(errc::header_too_large);
+        if (end > lim.max_head_bytes) return fail(errc::header_too_large, "the head exceeds max_head_bytes");
         out.clear();
         out.head_.assign(p, end);
-        const errc e = parse_head(out, lim);
-        if (e != errc{}) return fail(e);
+        const parse_step e = parse_head(out, lim);
+        if (e.failed) return e;
         scanned_ = 0;
         st.consumed = end;
         st.done = true;
@@ -70,7 +71,7 @@ public:
     }
 
 private:
-    static parse_step fail(errc e) noexcept { return parse_failure(e); }
+    static parse_step fail(errc e, const char* why) noexcept { return parse_failure(e, why); }
 
     // Length of the head including its blank line, or 0 if it has not all arrived.
     // Lines may end in CRLF or a bare LF (RFC 9112 §2.2).
@@ -105,7 +106,7 @@ private:
     }
 
     // One pass over the head: each byte is looked at once.
-    static errc parse_head(response& r, const limits& lim) {
+    static parse_step parse_head(response& r, const limits& lim) {
         std::string& h = r.head_;
         char* const base = &h[0];
         const char* const end = base + h.size();
@@ -114,23 +115,23 @@ private:
         const char* le = static_cast<const char*>(std::memchr(base, '\n', h.size()));
         const char* ll = (le > base && le[-1] == '\r') ? le - 1 : le;
         const std::size_t len = std::size_t(ll - base);
-        if (std::size_t(le - base) > lim.max_line_bytes) return errc::line_too_long;
+        if (std::size_t(le - base) > lim.max_line_bytes) return parse_failure(errc::line_too_long, "the status line exceeds max_line_bytes");
         const char* line = base;
         if (len < 12 || std::memcmp(line, "HTTP/", 5) != 0 || !is_digit(line[5]) ||
             line[6] != '.' || !is_digit(line[7]) || line[8] != ' ')
-            return errc::malformed_response;
+            return parse_failure(errc::malformed_response, "the status line is not \"HTTP/x.y NNN\"");
         // Only major version 1 is HTTP/1.x; a higher minor is read as 1.1 (RFC 9110 §2.5).
-        if (line[5] != '1') return errc::malformed_response;
+        if (line[5] != '1') return parse_failure(errc::malformed_response, "HTTP major version is not 1");
         r.version_minor = line[7] - '0';
         if (!is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11]))
-            return errc::malformed_response;
+            return parse_failure(errc::malformed_response, "the status code is not three digits");
         // RFC 9110 §15: any three digits. Codes outside 100..599 are invalid, and a client
         // SHOULD process them as 5xx: they keep their value, have a body, and are final.
         r.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
         if (len > 12) {
-            if (line[12] != ' ') return errc::malformed_response;
+            if (line[12] != ' ') return parse_failure(errc::malformed_response, "no space after the status code");
             for (std::size_t i = 13; i < len; ++i)
-                if (is_ctl_in_value(line[i])) return errc::malformed_response;
+                if (is_ctl_in_value(line[i])) return parse_failure(errc::malformed_response, "the reason phrase contains a control character");
             r.reason_ = {13, std::uint32_t(len - 13)};
         } else {
             r.reason_ = {12, 0};
@@ -148,11 +149,11 @@ private:
             if (*p == ' ' || *p == '\t') {
                 // obs-fold (RFC 9112 §5.2): replace the line break with spaces and extend the
                 // previous value. A fold before any field has nothing to continue.
-                if (r.fields_.empty()) return errc::malformed_response;
+                if (r.fields_.empty()) return parse_failure(errc::malformed_response, "a folded line (obs-fold) before any field");
                 while (p < end && is_field_value_char(*p)) ++p;
                 if (*p == '\r') ++p;
-                if (*p != '\n') return errc::malformed_response; // NUL, bare CR, controls
-                if (std::size_t(p - start) > lim.max_line_bytes) return errc::line_too_long;
+                if (*p != '\n') return parse_failure(errc::malformed_response, "a folded line contains a bare CR, NUL or another control"); // NUL, bare CR, controls
+                if (std::size_t(p - start) > lim.max_line_bytes) return parse_failure(errc::line_too_long, "a field line exceeds max_line_bytes");
                 const char* e = (p[-1] == '\r') ? p - 1 : p;
                 while (e > start && (e[-1] == ' ' || e[-1] == '\t')) --e;
                 auto& v = r.fields_.back().value;
@@ -169,23 +170,23 @@ private:
             }
             // No whitespace between name and colon (RFC 9112 §5.1): it is a smuggling vector.
             while (is_tchar(*p)) ++p;
-            if (*p != ':' || p == start) return errc::malformed_response;
+            if (*p != ':' || p == start) return parse_failure(errc::malformed_response, "a field line has no colon, an empty name, or space before the colon (RFC 9112 §5.1)");
             const char* const colon = p++;
             while (*p == ' ' || *p == '\t') ++p;
             const char* const vs = p;
             while (is_field_value_char(*p)) ++p;
             const char* ve = p;
             if (*p == '\r') ++p;
-            if (*p != '\n') return errc::malformed_response; // NUL, bare CR, controls
-            if (std::size_t(p - start) > lim.max_line_bytes) return errc::line_too_long;
+            if (*p != '\n') return parse_failure(errc::malformed_response, "a field value contains a bare CR, NUL or another control"); // NUL, bare CR, controls
+            if (std::size_t(p - start) > lim.max_line_bytes) return parse_failure(errc::line_too_long, "a field line exceeds max_line_bytes");
             while (ve > vs && (ve[-1] == ' ' || ve[-1] == '\t')) --ve;
-            if (r.fields_.size() == lim.max_headers) return errc::too_many_headers;
+            if (r.fields_.size() == lim.max_headers) return parse_failure(errc::too_many_headers, "more fields than max_headers");
             r.fields_.push_back({{std::uint32_t(start - base), std::uint32_t(colon - start)},
                                  {std::uint32_t(vs - base), std::uint32_t(ve - vs)},
                                  classify(start, std::size_t(colon - start))});
             ++p;
         }
-        return errc{};
+        return {};
     }
 
     std::size_t scanned_ = 0;
@@ -221,11 +222,11 @@ inline bool parse_content_length(std::string_view v, std::size_t& out) noexcept 
 }
 
 /// Decides the body framing of a parsed final response to a request with `method`.
-/// Returns errc{} on success, else the reason the response cannot be read safely.
-inline errc decide_framing(const response& r, std::string_view method, framing& f) noexcept {
+/// Fails when the response cannot be read safely, saying why.
+inline parse_step decide_framing(const response& r, std::string_view method, framing& f) noexcept {
     f = framing{};
     // RFC 9112 §6.3 rule 1: no content after HEAD, 1xx, 204 and 304, whatever the fields say.
-    if (method == "HEAD" || is_interim(r.status) || r.status == 204 || r.status == 304) return errc{};
+    if (method == "HEAD" || is_interim(r.status) || r.status == 204 || r.status == 304) return {};
 
     bool has_te = false, chunked_last = false, has_cl = false;
     std::size_t cl = 0;
@@ -242,15 +243,15 @@ inline errc decide_framing(const response& r, std::string_view method, framing& 
         } else if (k == field_kind::content_length) {
             std::size_t n = 0;
             // §6.3 rule 5: an invalid or conflicting Content-Length is unrecoverable.
-            if (!parse_content_length(fields_of::value(r, i), n)) return errc::malformed_response;
-            if (has_cl && n != cl) return errc::malformed_response;
+            if (!parse_content_length(fields_of::value(r, i), n)) return parse_failure(errc::malformed_response, "Content-Length is not a decimal number, or lists differing values");
+            if (has_cl && n != cl) return parse_failure(errc::malformed_response, "two Content-Length fields differ");
             has_cl = true;
             cl = n;
         }
     }
     if (has_te) {
         // A 1.0 recipient cannot know chunked; §6.1 calls TE in a 1.0 message faulty framing.
-        if (r.version_minor == 0) return errc::malformed_response;
+        if (r.version_minor == 0) return parse_failure(errc::malformed_response, "Transfer-Encoding in an HTTP/1.0 response");
         // §6.3 rule 3: TE overrides CL; such a message may be smuggling, so never reuse.
         f.must_close = has_cl;
         if (chunked_last) {
@@ -260,17 +261,17 @@ inline errc decide_framing(const response& r, std::string_view method, framing& 
             f.kind = body_kind::until_close;
             f.must_close = true;
         }
-        return errc{};
+        return {};
     }
     if (has_cl) {
         f.kind = cl == 0 ? body_kind::none : body_kind::length;
         f.length = cl;
-        return errc{};
+        return {};
     }
     // §6.3 rule 8: no framing at all means the body runs until the server closes.
     f.kind = body_kind::until_close;
     f.must_close = true;
-    return errc{};
+    return {};
 }
 
 /// Whether the connection may carry another request after this response (RFC 9112 §9.3).

@@ -65,10 +65,10 @@ public:
                 if (++interim_ > lim_->max_interim_responses) return fail(errc::too_many_headers, "more 1xx interim responses than the limit");
                 continue;
             }
-            if (const errc fe = decide_framing(*out_, method_, framing_); fe != errc{})
-                return fail(fe);
+            if (const parse_step fe = decide_framing(*out_, method_, framing_); fe.failed) return fe;
             if (!sink_.fn && framing_.kind == body_kind::length) {
-                if (framing_.length > lim_->max_body_bytes) return fail(errc::body_too_large);
+                if (framing_.length > lim_->max_body_bytes)
+                    return fail(errc::body_too_large, "Content-Length exceeds max_body_bytes");
                 // Reserve on the server's word only up to a small bound; past it the body grows
                 // as bytes arrive, so a false Content-Length costs nothing it did not send.
                 out_->body.reserve(framing_.length < reserve_bound ? framing_.length : reserve_bound);
@@ -117,7 +117,10 @@ private:
             auto st = decoder_.feed(p, n, [sink](const char* d, std::size_t k) {
                 return sink.fn(sink.context, d, k);
             });
-            if (st.failed && st.err == errc::body_too_large) st.err = errc::sink_aborted;
+            if (st.failed && st.err == errc::body_too_large) {
+                st.err = errc::sink_aborted;
+                st.why = "the sink returned false";
+            }
             return st;
         }
         response& out = *out_;

@@ -5,6 +5,7 @@
 #include "url.hpp"
 
 #include <cstddef>
+#include <deque>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -12,23 +13,23 @@
 
 namespace idem {
 
-/// One header field; views, so the caller's strings must outlive the call.
+/// One header field as views, for lists handed to a call.
 struct header {
     std::string_view name;
     std::string_view value;
 };
 
-/// A non-owning list of header fields: from a braced list, a std::vector<header>, or an array.
+/// A non-owning list of header fields — a braced list, a std::vector<header>, an array — for
+/// the duration of one call. Do not keep one: a braced list dies at the end of its expression.
 class header_list {
 public:
     constexpr header_list() noexcept = default;
-    constexpr header_list(const header* p, std::size_t n) noexcept : p_(p), n_(n) {}
-    /// The list lives until the end of the full expression, so pass it straight to a call.
-    header_list(std::initializer_list<header> l) noexcept {
-        p_ = l.begin();
+    constexpr header_list(const header* p IDEM_LIFETIMEBOUND, std::size_t n) noexcept : p_(p), n_(n) {}
+    header_list(std::initializer_list<header> l IDEM_LIFETIMEBOUND) noexcept {
+        p_ = l.begin(); // the array lives to the end of the caller's full expression
         n_ = l.size();
     }
-    header_list(const std::vector<header>& v) noexcept : p_(v.data()), n_(v.size()) {}
+    header_list(const std::vector<header>& v IDEM_LIFETIMEBOUND) noexcept : p_(v.data()), n_(v.size()) {}
     constexpr const header* begin() const noexcept { return p_; }
     constexpr const header* end() const noexcept { return p_ + n_; }
     constexpr std::size_t size() const noexcept { return n_; }
@@ -38,23 +39,100 @@ private:
     std::size_t n_ = 0;
 };
 
-/// What to send. All members are views: nothing is copied until the request is written.
+/// Header fields that own their text. A reused container keeps its capacity: clear() and add()
+/// again allocate nothing once each field has been as long before.
+class header_fields {
+public:
+    header_fields() = default;
+    header_fields(std::initializer_list<header> l) { assign(header_list(l)); }
+    header_fields(header_list l) { assign(l); }
+    header_fields(const std::vector<header>& v) { assign(header_list(v)); }
+    header_fields(const header_fields& o) : store_(o.store_), n_(o.n_) { relink(); }
+    header_fields(header_fields&& o) noexcept : store_(std::move(o.store_)), n_(o.n_) {
+        o.n_ = 0;
+        relink();
+    }
+    header_fields& operator=(const header_fields& o) {
+        if (this != &o) assign(o.list());
+        return *this;
+    }
+    header_fields& operator=(header_fields&& o) noexcept {
+        store_.swap(o.store_);
+        std::swap(n_, o.n_);
+        relink();
+        o.relink();
+        return *this;
+    }
+
+    /// Appends a field (copied).
+    void add(std::string_view name, std::string_view value) {
+        if (store_.size() < 2 * n_ + 2) {
+            store_.emplace_back();
+            store_.emplace_back();
+        }
+        // A deque never moves its elements when it grows, so the views of the other fields
+        // stay valid; only this field's view is made anew.
+        std::string& nm = store_[2 * n_];
+        std::string& v = store_[2 * n_ + 1];
+        nm.assign(name.data(), name.size());
+        v.assign(value.data(), value.size());
+        if (views_.size() == n_) views_.emplace_back();
+        views_[n_++] = {nm, v};
+    }
+    /// Replaces the list with `l` (copied).
+    void assign(header_list l) {
+        clear();
+        for (const auto& h : l) add(h.name, h.value);
+    }
+    /// Empties the list, keeping every buffer for the next fields.
+    void clear() noexcept { n_ = 0; }
+
+    std::size_t size() const noexcept { return n_; }
+    bool empty() const noexcept { return n_ == 0; }
+    const header* begin() const noexcept IDEM_LIFETIMEBOUND { return views_.data(); }
+    const header* end() const noexcept IDEM_LIFETIMEBOUND { return views_.data() + n_; }
+    /// The fields as views, valid while this container lives and is not changed.
+    header_list list() const noexcept IDEM_LIFETIMEBOUND { return {views_.data(), n_}; }
+
+private:
+    void relink() {
+        views_.resize(n_);
+        for (std::size_t i = 0; i < n_; ++i) views_[i] = {store_[2 * i], store_[2 * i + 1]};
+    }
+
+    std::deque<std::string> store_; // name, value, name, value, ...
+    std::vector<header> views_;
+    std::size_t n_ = 0;
+};
+
+/// What to send. It owns its fields, so it may be kept and sent again, and a reused request
+/// that is refilled keeps its buffers (no allocation once warmed up).
 struct request {
-    std::string_view method = "GET";
-    std::string_view target = "/"; ///< origin-form ("/path?q") or "*"
-    header_list headers;
-    std::string_view body;
+    std::string method = "GET";
+    std::string target = "/"; ///< origin-form ("/path?q") or "*"
+    header_fields headers;
+    std::string body;
+
+    request() = default;
+    request(std::string_view m, std::string_view t, header_fields h = {}, std::string_view b = {})
+        : method(m), target(t), headers(std::move(h)), body(b) {}
 };
 
 namespace detail {
 
-// field-value (RFC 9110 §5.5): no CTL but HTAB. CR, LF and NUL are how header injection
-// and request smuggling start, so they never reach the wire.
-constexpr bool is_field_value(std::string_view s) noexcept {
-    for (char c : s)
-        if (!is_field_value_char(c)) return false;
-    return true;
-}
+/// A request as views, for the length of one call: what the client works on, whether the
+/// caller gave it an idem::request or the arguments of get(), post(), ...
+struct request_view {
+    std::string_view method;
+    std::string_view target;
+    header_list headers;
+    std::string_view body;
+
+    request_view(std::string_view m, std::string_view t, header_list h, std::string_view b) noexcept
+        : method(m), target(t), headers(h), body(b) {}
+    request_view(const request& r IDEM_LIFETIMEBOUND) noexcept
+        : method(r.method), target(r.target), headers(r.headers.list()), body(r.body) {}
+};
 
 inline bool has_header(const header_list& h, std::string_view name) noexcept {
     for (const auto& f : h)
@@ -72,28 +150,59 @@ constexpr bool is_idempotent_method(std::string_view m) noexcept {
 
 /// True when re-sending cannot change the outcome: an idempotent method, or an
 /// Idempotency-Key header (the server deduplicates; draft-ietf-httpapi-idempotency-key-header).
-inline bool is_idempotent(const request& r) noexcept {
+inline bool is_idempotent(detail::request_view r) noexcept {
     return is_idempotent_method(r.method) || detail::has_header(r.headers, "Idempotency-Key");
 }
 
+namespace detail {
+
+/// Why a header value may not go on the wire, or nullptr when it may. CR, LF and NUL are how
+/// header injection and request smuggling start.
+constexpr const char* field_value_problem(std::string_view v) noexcept {
+    for (char c : v) {
+        if (is_field_value_char(c)) continue;
+        return c == '\r'   ? "a header value contains CR"
+               : c == '\n' ? "a header value contains LF"
+               : c == '\0' ? "a header value contains NUL"
+                           : "a header value contains a control character";
+    }
+    return nullptr;
+}
+
+} // namespace detail
+
 /// Checks everything that would otherwise corrupt the wire: the method token, the target, every
 /// field name and value, and the framing headers the caller may not set (Transfer-Encoding) or
-/// must set consistently (Content-Length equal to the body size).
-inline result<void> validate(const request& r) noexcept {
+/// must set consistently (Content-Length equal to the body size). The error's reason names the
+/// rule and the part.
+inline result<void> validate(detail::request_view r) noexcept {
     using namespace detail;
-    if (!is_token(r.method)) return errc::invalid_request;
-    if (r.target.empty()) return errc::invalid_request;
-    if (r.target != "*" && r.target.front() != '/') return errc::invalid_request;
-    for (char c : r.target)
-        if (!is_target_char(c)) return errc::invalid_request;
+    const auto bad = [](const char* why) { return error(errc::invalid_request, why); };
+    if (r.method.empty()) return bad("the method is empty");
+    if (!is_token(r.method)) return bad("the method is not a token (RFC 9110 §9.1): no spaces or controls");
+    if (r.target.empty()) return bad("the target is empty; use \"/\"");
+    if (r.target != "*" && r.target.front() != '/')
+        return bad("the target must start with '/' (origin-form, RFC 9112 §3.2.1) or be \"*\"");
+    for (char c : r.target) {
+        if (c == ' ') return bad("the target contains a space; percent-encode it as %20");
+        if (c == '#') return bad("the target contains '#': a fragment is never sent");
+        if (!is_target_char(c)) return bad("the target contains a control or non-ASCII byte; percent-encode it");
+    }
     for (const auto& h : r.headers) {
-        if (!is_token(h.name) || !is_field_value(h.value)) return errc::invalid_request;
+        if (h.name.empty()) return bad("a header name is empty");
+        if (!is_token(h.name))
+            return bad(h.name.find_first_of("\r\n") != std::string_view::npos
+                           ? "a header name contains CR or LF"
+                           : "a header name is not a token (RFC 9110 §5.1): no spaces, colons or controls");
+        if (const char* why = field_value_problem(h.value)) return bad(why);
         // idem writes a framed body itself; a caller's Transfer-Encoding would desync the
         // server (RFC 9112 §6.1, §11.2).
-        if (iequals(h.name, "Transfer-Encoding")) return errc::invalid_request;
+        if (iequals(h.name, "Transfer-Encoding"))
+            return bad("Transfer-Encoding is idem's to set: give the body, idem frames it");
         if (iequals(h.name, "Content-Length")) {
             std::size_t n = 0;
-            if (!parse_decimal(h.value, n) || n != r.body.size()) return errc::invalid_request;
+            if (!parse_decimal(h.value, n)) return bad("Content-Length is not a decimal number");
+            if (n != r.body.size()) return bad("Content-Length differs from the body's size");
         }
     }
     return {};
@@ -103,7 +212,7 @@ namespace detail {
 
 // RFC 9110 §8.6: send Content-Length when there is content, or when the method gives the
 // content a meaning (so an empty POST says "0" rather than leaving the server to guess).
-inline bool wants_content_length(const request& r) noexcept {
+inline bool wants_content_length(const request_view& r) noexcept {
     if (!r.body.empty()) return true;
     return !(r.method == "GET" || r.method == "HEAD" || r.method == "DELETE" ||
              r.method == "OPTIONS" || r.method == "TRACE" || r.method == "CONNECT");
@@ -120,10 +229,14 @@ inline void append_size(std::string& out, std::size_t n) {
 }
 
 /// Appends the request head (request line and fields, then CRLF) of a validated request.
-/// `connection` is the Connection value idem adds unless the caller set one.
-inline void write_head(std::string& out, const request& r, std::string_view authority,
-                       std::string_view connection, std::string_view user_agent) {
-    out.append(r.method).append(" ", 1).append(r.target).append(" HTTP/1.1\r\n", 11);
+/// `connection` is the Connection value idem adds unless the caller set one; `prefix` goes
+/// before an origin-form target (a base URL's path).
+inline void write_head(std::string& out, const request_view& r, std::string_view authority,
+                       std::string_view connection, std::string_view user_agent,
+                       std::string_view prefix = {}) {
+    out.append(r.method).append(" ", 1);
+    if (r.target != "*") out.append(prefix);
+    out.append(r.target).append(" HTTP/1.1\r\n", 11);
     bool host = false, ua = false, conn = false, len = false;
     for (const auto& h : r.headers) {
         host = host || iequals(h.name, "Host");

@@ -41,15 +41,18 @@ inline bool parse_port(std::string_view s, std::uint16_t& out) noexcept {
 /// included, gives errc::invalid_url.
 inline result<url> parse_url(std::string_view s) {
     using namespace detail;
+    const auto bad = [](const char* why) { return error(errc::invalid_url, why); };
     const auto colon = s.find(':');
     if (colon == std::string_view::npos || colon == 0 || s.substr(colon, 3) != "://")
-        return errc::invalid_url;
+        return bad("the URL has no scheme: write http://HOST[:PORT][/PATH]");
     const auto scheme = s.substr(0, colon);
     for (char c : scheme)
         if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.')
-            return errc::invalid_url;
-    if (!is_alpha(scheme[0])) return errc::invalid_url;
-    if (!iequals(scheme, "http")) return errc::unsupported_scheme;
+            return bad("the scheme has a character RFC 3986 §3.1 does not allow");
+    if (!is_alpha(scheme[0])) return bad("the scheme must start with a letter");
+    if (iequals(scheme, "https"))
+        return error(errc::unsupported_scheme, "https needs a TLS transport, which the core does not include");
+    if (!iequals(scheme, "http")) return error(errc::unsupported_scheme, "only http:// URLs are supported");
 
     auto rest = s.substr(colon + 3);
     const auto end = rest.find_first_of("/?#");
@@ -57,39 +60,44 @@ inline result<url> parse_url(std::string_view s) {
     auto tail = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
 
     url u;
-    if (auth.empty() || auth.find('@') != std::string_view::npos) return errc::invalid_url;
+    if (auth.empty()) return bad("the URL has no host");
+    if (auth.find('@') != std::string_view::npos)
+        return bad("the URL has userinfo (user@host): credentials go in an Authorization header");
     std::string_view port_text;
     if (auth.front() == '[') {
         const auto close = auth.find(']');
-        if (close == std::string_view::npos || close < 3) return errc::invalid_url;
+        if (close == std::string_view::npos || close < 3) return bad("an IPv6 host needs its closing ']'");
         const auto v6 = auth.substr(1, close - 1);
         for (char c : v6)
-            if (!is_v6_char(c)) return errc::invalid_url;
+            if (!is_v6_char(c)) return bad("the IPv6 host has a character that is not hex, ':' or '.'");
         u.host.assign(v6);
         const auto after = auth.substr(close + 1);
         if (!after.empty()) {
-            if (after.front() != ':') return errc::invalid_url;
+            if (after.front() != ':') return bad("only \":PORT\" may follow an IPv6 host");
             port_text = after.substr(1);
-            if (port_text.empty()) return errc::invalid_url;
+            if (port_text.empty()) return bad("the port after ':' is empty");
         }
     } else {
         const auto pc = auth.rfind(':');
         auto h = auth.substr(0, pc);
         if (pc != std::string_view::npos) {
             port_text = auth.substr(pc + 1);
-            if (port_text.empty()) return errc::invalid_url;
+            if (port_text.empty()) return bad("the port after ':' is empty");
         }
-        if (h.empty()) return errc::invalid_url;
+        if (h.empty()) return bad("the URL has no host");
         for (char c : h)
-            if (!is_host_char(c)) return errc::invalid_url;
+            if (!is_host_char(c)) return bad("the host has a character RFC 3986 §3.2.2 does not allow");
         u.host.assign(h);
     }
-    if (!port_text.empty() && !parse_port(port_text, u.port)) return errc::invalid_url;
+    if (!port_text.empty() && !parse_port(port_text, u.port))
+        return bad("the port is not a number from 1 to 65535");
 
     const auto hash = tail.find('#');
     if (hash != std::string_view::npos) tail = tail.substr(0, hash);
     for (char c : tail)
-        if (!is_target_char(c)) return errc::invalid_url;
+        if (!is_target_char(c))
+            return bad(c == ' ' ? "the URL's path contains a space; percent-encode it as %20"
+                                : "the URL's path contains a control or non-ASCII byte; percent-encode it");
     if (tail.empty()) u.target = "/";
     else if (tail.front() == '?') u.target = "/" + std::string(tail);
     else u.target.assign(tail);

@@ -87,7 +87,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::system_error: return "system_error";
     case errc::out_of_memory: return "out_of_memory";
     }
-    return "unknown";
+    return e == errc{} ? "success" : "unknown";
 }
 
 namespace detail {
@@ -119,7 +119,7 @@ inline const char* describe(errc e) noexcept {
     case errc::system_error: return "system error";
     case errc::out_of_memory: return "out of memory";
     }
-    return "unknown idem error";
+    return e == errc{} ? "no error" : "unknown idem error";
 }
 
 class category_impl final : public std::error_category {
@@ -224,7 +224,7 @@ public:
     friend constexpr bool operator!=(const error& a, errc b) noexcept { return a.code_ != b; }
 
 private:
-    errc code_ = errc::system_error;
+    errc code_ = errc{};
     int errno_ = 0;
     const char* reason_ = nullptr;
     bool reused_ = false;
@@ -508,15 +508,18 @@ inline bool parse_port(std::string_view s, std::uint16_t& out) noexcept {
 /// included, gives errc::invalid_url.
 inline result<url> parse_url(std::string_view s) {
     using namespace detail;
+    const auto bad = [](const char* why) { return error(errc::invalid_url, why); };
     const auto colon = s.find(':');
     if (colon == std::string_view::npos || colon == 0 || s.substr(colon, 3) != "://")
-        return errc::invalid_url;
+        return bad("the URL has no scheme: write http://HOST[:PORT][/PATH]");
     const auto scheme = s.substr(0, colon);
     for (char c : scheme)
         if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.')
-            return errc::invalid_url;
-    if (!is_alpha(scheme[0])) return errc::invalid_url;
-    if (!iequals(scheme, "http")) return errc::unsupported_scheme;
+            return bad("the scheme has a character RFC 3986 §3.1 does not allow");
+    if (!is_alpha(scheme[0])) return bad("the scheme must start with a letter");
+    if (iequals(scheme, "https"))
+        return error(errc::unsupported_scheme, "https needs a TLS transport, which the core does not include");
+    if (!iequals(scheme, "http")) return error(errc::unsupported_scheme, "only http:// URLs are supported");
 
     auto rest = s.substr(colon + 3);
     const auto end = rest.find_first_of("/?#");
@@ -524,39 +527,44 @@ inline result<url> parse_url(std::string_view s) {
     auto tail = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
 
     url u;
-    if (auth.empty() || auth.find('@') != std::string_view::npos) return errc::invalid_url;
+    if (auth.empty()) return bad("the URL has no host");
+    if (auth.find('@') != std::string_view::npos)
+        return bad("the URL has userinfo (user@host): credentials go in an Authorization header");
     std::string_view port_text;
     if (auth.front() == '[') {
         const auto close = auth.find(']');
-        if (close == std::string_view::npos || close < 3) return errc::invalid_url;
+        if (close == std::string_view::npos || close < 3) return bad("an IPv6 host needs its closing ']'");
         const auto v6 = auth.substr(1, close - 1);
         for (char c : v6)
-            if (!is_v6_char(c)) return errc::invalid_url;
+            if (!is_v6_char(c)) return bad("the IPv6 host has a character that is not hex, ':' or '.'");
         u.host.assign(v6);
         const auto after = auth.substr(close + 1);
         if (!after.empty()) {
-            if (after.front() != ':') return errc::invalid_url;
+            if (after.front() != ':') return bad("only \":PORT\" may follow an IPv6 host");
             port_text = after.substr(1);
-            if (port_text.empty()) return errc::invalid_url;
+            if (port_text.empty()) return bad("the port after ':' is empty");
         }
     } else {
         const auto pc = auth.rfind(':');
         auto h = auth.substr(0, pc);
         if (pc != std::string_view::npos) {
             port_text = auth.substr(pc + 1);
-            if (port_text.empty()) return errc::invalid_url;
+            if (port_text.empty()) return bad("the port after ':' is empty");
         }
-        if (h.empty()) return errc::invalid_url;
+        if (h.empty()) return bad("the URL has no host");
         for (char c : h)
-            if (!is_host_char(c)) return errc::invalid_url;
+            if (!is_host_char(c)) return bad("the host has a character RFC 3986 §3.2.2 does not allow");
         u.host.assign(h);
     }
-    if (!port_text.empty() && !parse_port(port_text, u.port)) return errc::invalid_url;
+    if (!port_text.empty() && !parse_port(port_text, u.port))
+        return bad("the port is not a number from 1 to 65535");
 
     const auto hash = tail.find('#');
     if (hash != std::string_view::npos) tail = tail.substr(0, hash);
     for (char c : tail)
-        if (!is_target_char(c)) return errc::invalid_url;
+        if (!is_target_char(c))
+            return bad(c == ' ' ? "the URL's path contains a space; percent-encode it as %20"
+                                : "the URL's path contains a control or non-ASCII byte; percent-encode it");
     if (tail.empty()) u.target = "/";
     else if (tail.front() == '?') u.target = "/" + std::string(tail);
     else u.target.assign(tail);
@@ -575,28 +583,29 @@ inline result<url> parse_url(std::string_view s) {
 #define IDEM_REQUEST_HPP
 
 
+#include <deque>
 #include <initializer_list>
 #include <vector>
 
 namespace idem {
 
-/// One header field; views, so the caller's strings must outlive the call.
+/// One header field as views, for lists handed to a call.
 struct header {
     std::string_view name;
     std::string_view value;
 };
 
-/// A non-owning list of header fields: from a braced list, a std::vector<header>, or an array.
+/// A non-owning list of header fields — a braced list, a std::vector<header>, an array — for
+/// the duration of one call. Do not keep one: a braced list dies at the end of its expression.
 class header_list {
 public:
     constexpr header_list() noexcept = default;
-    constexpr header_list(const header* p, std::size_t n) noexcept : p_(p), n_(n) {}
-    /// The list lives until the end of the full expression, so pass it straight to a call.
-    header_list(std::initializer_list<header> l) noexcept {
-        p_ = l.begin();
+    constexpr header_list(const header* p IDEM_LIFETIMEBOUND, std::size_t n) noexcept : p_(p), n_(n) {}
+    header_list(std::initializer_list<header> l IDEM_LIFETIMEBOUND) noexcept {
+        p_ = l.begin(); // the array lives to the end of the caller's full expression
         n_ = l.size();
     }
-    header_list(const std::vector<header>& v) noexcept : p_(v.data()), n_(v.size()) {}
+    header_list(const std::vector<header>& v IDEM_LIFETIMEBOUND) noexcept : p_(v.data()), n_(v.size()) {}
     constexpr const header* begin() const noexcept { return p_; }
     constexpr const header* end() const noexcept { return p_ + n_; }
     constexpr std::size_t size() const noexcept { return n_; }
@@ -606,23 +615,100 @@ private:
     std::size_t n_ = 0;
 };
 
-/// What to send. All members are views: nothing is copied until the request is written.
+/// Header fields that own their text. A reused container keeps its capacity: clear() and add()
+/// again allocate nothing once each field has been as long before.
+class header_fields {
+public:
+    header_fields() = default;
+    header_fields(std::initializer_list<header> l) { assign(header_list(l)); }
+    header_fields(header_list l) { assign(l); }
+    header_fields(const std::vector<header>& v) { assign(header_list(v)); }
+    header_fields(const header_fields& o) : store_(o.store_), n_(o.n_) { relink(); }
+    header_fields(header_fields&& o) noexcept : store_(std::move(o.store_)), n_(o.n_) {
+        o.n_ = 0;
+        relink();
+    }
+    header_fields& operator=(const header_fields& o) {
+        if (this != &o) assign(o.list());
+        return *this;
+    }
+    header_fields& operator=(header_fields&& o) noexcept {
+        store_.swap(o.store_);
+        std::swap(n_, o.n_);
+        relink();
+        o.relink();
+        return *this;
+    }
+
+    /// Appends a field (copied).
+    void add(std::string_view name, std::string_view value) {
+        if (store_.size() < 2 * n_ + 2) {
+            store_.emplace_back();
+            store_.emplace_back();
+        }
+        // A deque never moves its elements when it grows, so the views of the other fields
+        // stay valid; only this field's view is made anew.
+        std::string& nm = store_[2 * n_];
+        std::string& v = store_[2 * n_ + 1];
+        nm.assign(name.data(), name.size());
+        v.assign(value.data(), value.size());
+        if (views_.size() == n_) views_.emplace_back();
+        views_[n_++] = {nm, v};
+    }
+    /// Replaces the list with `l` (copied).
+    void assign(header_list l) {
+        clear();
+        for (const auto& h : l) add(h.name, h.value);
+    }
+    /// Empties the list, keeping every buffer for the next fields.
+    void clear() noexcept { n_ = 0; }
+
+    std::size_t size() const noexcept { return n_; }
+    bool empty() const noexcept { return n_ == 0; }
+    const header* begin() const noexcept IDEM_LIFETIMEBOUND { return views_.data(); }
+    const header* end() const noexcept IDEM_LIFETIMEBOUND { return views_.data() + n_; }
+    /// The fields as views, valid while this container lives and is not changed.
+    header_list list() const noexcept IDEM_LIFETIMEBOUND { return {views_.data(), n_}; }
+
+private:
+    void relink() {
+        views_.resize(n_);
+        for (std::size_t i = 0; i < n_; ++i) views_[i] = {store_[2 * i], store_[2 * i + 1]};
+    }
+
+    std::deque<std::string> store_; // name, value, name, value, ...
+    std::vector<header> views_;
+    std::size_t n_ = 0;
+};
+
+/// What to send. It owns its fields, so it may be kept and sent again, and a reused request
+/// that is refilled keeps its buffers (no allocation once warmed up).
 struct request {
-    std::string_view method = "GET";
-    std::string_view target = "/"; ///< origin-form ("/path?q") or "*"
-    header_list headers;
-    std::string_view body;
+    std::string method = "GET";
+    std::string target = "/"; ///< origin-form ("/path?q") or "*"
+    header_fields headers;
+    std::string body;
+
+    request() = default;
+    request(std::string_view m, std::string_view t, header_fields h = {}, std::string_view b = {})
+        : method(m), target(t), headers(std::move(h)), body(b) {}
 };
 
 namespace detail {
 
-// field-value (RFC 9110 §5.5): no CTL but HTAB. CR, LF and NUL are how header injection
-// and request smuggling start, so they never reach the wire.
-constexpr bool is_field_value(std::string_view s) noexcept {
-    for (char c : s)
-        if (!is_field_value_char(c)) return false;
-    return true;
-}
+/// A request as views, for the length of one call: what the client works on, whether the
+/// caller gave it an idem::request or the arguments of get(), post(), ...
+struct request_view {
+    std::string_view method;
+    std::string_view target;
+    header_list headers;
+    std::string_view body;
+
+    request_view(std::string_view m, std::string_view t, header_list h, std::string_view b) noexcept
+        : method(m), target(t), headers(h), body(b) {}
+    request_view(const request& r IDEM_LIFETIMEBOUND) noexcept
+        : method(r.method), target(r.target), headers(r.headers.list()), body(r.body) {}
+};
 
 inline bool has_header(const header_list& h, std::string_view name) noexcept {
     for (const auto& f : h)
@@ -640,28 +726,59 @@ constexpr bool is_idempotent_method(std::string_view m) noexcept {
 
 /// True when re-sending cannot change the outcome: an idempotent method, or an
 /// Idempotency-Key header (the server deduplicates; draft-ietf-httpapi-idempotency-key-header).
-inline bool is_idempotent(const request& r) noexcept {
+inline bool is_idempotent(detail::request_view r) noexcept {
     return is_idempotent_method(r.method) || detail::has_header(r.headers, "Idempotency-Key");
 }
 
+namespace detail {
+
+/// Why a header value may not go on the wire, or nullptr when it may. CR, LF and NUL are how
+/// header injection and request smuggling start.
+constexpr const char* field_value_problem(std::string_view v) noexcept {
+    for (char c : v) {
+        if (is_field_value_char(c)) continue;
+        return c == '\r'   ? "a header value contains CR"
+               : c == '\n' ? "a header value contains LF"
+               : c == '\0' ? "a header value contains NUL"
+                           : "a header value contains a control character";
+    }
+    return nullptr;
+}
+
+} // namespace detail
+
 /// Checks everything that would otherwise corrupt the wire: the method token, the target, every
 /// field name and value, and the framing headers the caller may not set (Transfer-Encoding) or
-/// must set consistently (Content-Length equal to the body size).
-inline result<void> validate(const request& r) noexcept {
+/// must set consistently (Content-Length equal to the body size). The error's reason names the
+/// rule and the part.
+inline result<void> validate(detail::request_view r) noexcept {
     using namespace detail;
-    if (!is_token(r.method)) return errc::invalid_request;
-    if (r.target.empty()) return errc::invalid_request;
-    if (r.target != "*" && r.target.front() != '/') return errc::invalid_request;
-    for (char c : r.target)
-        if (!is_target_char(c)) return errc::invalid_request;
+    const auto bad = [](const char* why) { return error(errc::invalid_request, why); };
+    if (r.method.empty()) return bad("the method is empty");
+    if (!is_token(r.method)) return bad("the method is not a token (RFC 9110 §9.1): no spaces or controls");
+    if (r.target.empty()) return bad("the target is empty; use \"/\"");
+    if (r.target != "*" && r.target.front() != '/')
+        return bad("the target must start with '/' (origin-form, RFC 9112 §3.2.1) or be \"*\"");
+    for (char c : r.target) {
+        if (c == ' ') return bad("the target contains a space; percent-encode it as %20");
+        if (c == '#') return bad("the target contains '#': a fragment is never sent");
+        if (!is_target_char(c)) return bad("the target contains a control or non-ASCII byte; percent-encode it");
+    }
     for (const auto& h : r.headers) {
-        if (!is_token(h.name) || !is_field_value(h.value)) return errc::invalid_request;
+        if (h.name.empty()) return bad("a header name is empty");
+        if (!is_token(h.name))
+            return bad(h.name.find_first_of("\r\n") != std::string_view::npos
+                           ? "a header name contains CR or LF"
+                           : "a header name is not a token (RFC 9110 §5.1): no spaces, colons or controls");
+        if (const char* why = field_value_problem(h.value)) return bad(why);
         // idem writes a framed body itself; a caller's Transfer-Encoding would desync the
         // server (RFC 9112 §6.1, §11.2).
-        if (iequals(h.name, "Transfer-Encoding")) return errc::invalid_request;
+        if (iequals(h.name, "Transfer-Encoding"))
+            return bad("Transfer-Encoding is idem's to set: give the body, idem frames it");
         if (iequals(h.name, "Content-Length")) {
             std::size_t n = 0;
-            if (!parse_decimal(h.value, n) || n != r.body.size()) return errc::invalid_request;
+            if (!parse_decimal(h.value, n)) return bad("Content-Length is not a decimal number");
+            if (n != r.body.size()) return bad("Content-Length differs from the body's size");
         }
     }
     return {};
@@ -671,7 +788,7 @@ namespace detail {
 
 // RFC 9110 §8.6: send Content-Length when there is content, or when the method gives the
 // content a meaning (so an empty POST says "0" rather than leaving the server to guess).
-inline bool wants_content_length(const request& r) noexcept {
+inline bool wants_content_length(const request_view& r) noexcept {
     if (!r.body.empty()) return true;
     return !(r.method == "GET" || r.method == "HEAD" || r.method == "DELETE" ||
              r.method == "OPTIONS" || r.method == "TRACE" || r.method == "CONNECT");
@@ -688,10 +805,14 @@ inline void append_size(std::string& out, std::size_t n) {
 }
 
 /// Appends the request head (request line and fields, then CRLF) of a validated request.
-/// `connection` is the Connection value idem adds unless the caller set one.
-inline void write_head(std::string& out, const request& r, std::string_view authority,
-                       std::string_view connection, std::string_view user_agent) {
-    out.append(r.method).append(" ", 1).append(r.target).append(" HTTP/1.1\r\n", 11);
+/// `connection` is the Connection value idem adds unless the caller set one; `prefix` goes
+/// before an origin-form target (a base URL's path).
+inline void write_head(std::string& out, const request_view& r, std::string_view authority,
+                       std::string_view connection, std::string_view user_agent,
+                       std::string_view prefix = {}) {
+    out.append(r.method).append(" ", 1);
+    if (r.target != "*") out.append(prefix);
+    out.append(r.target).append(" HTTP/1.1\r\n", 11);
     bool host = false, ua = false, conn = false, len = false;
     for (const auto& h : r.headers) {
         host = host || iequals(h.name, "Host");
@@ -854,16 +975,17 @@ public:
         const std::size_t end = find_end(p, n);
         if (end == 0) {
             scanned_ = n;
-            if (n > lim.max_head_bytes) return fail(errc::header_too_large);
+            if (n > lim.max_head_bytes) return fail(errc::header_too_large, "the head exceeds max_head_bytes");
             // A line still without its end is already too long: stop now, not at the head limit.
-            if (n - line_start_ > lim.max_line_bytes) return fail(errc::line_too_long);
+            if (n - line_start_ > lim.max_line_bytes)
+                return fail(errc::line_too_long, "a head line exceeds max_line_bytes");
             return st;
         }
-        if (end > lim.max_head_bytes) return fail(errc::header_too_large);
+        if (end > lim.max_head_bytes) return fail(errc::header_too_large, "the head exceeds max_head_bytes");
         out.clear();
         out.head_.assign(p, end);
-        const errc e = parse_head(out, lim);
-        if (e != errc{}) return fail(e);
+        const parse_step e = parse_head(out, lim);
+        if (e.failed) return e;
         scanned_ = 0;
         st.consumed = end;
         st.done = true;
@@ -871,7 +993,7 @@ public:
     }
 
 private:
-    static parse_step fail(errc e) noexcept { return parse_failure(e); }
+    static parse_step fail(errc e, const char* why) noexcept { return parse_failure(e, why); }
 
     // Length of the head including its blank line, or 0 if it has not all arrived.
     // Lines may end in CRLF or a bare LF (RFC 9112 §2.2).
@@ -906,7 +1028,7 @@ private:
     }
 
     // One pass over the head: each byte is looked at once.
-    static errc parse_head(response& r, const limits& lim) {
+    static parse_step parse_head(response& r, const limits& lim) {
         std::string& h = r.head_;
         char* const base = &h[0];
         const char* const end = base + h.size();
@@ -915,23 +1037,23 @@ private:
         const char* le = static_cast<const char*>(std::memchr(base, '\n', h.size()));
         const char* ll = (le > base && le[-1] == '\r') ? le - 1 : le;
         const std::size_t len = std::size_t(ll - base);
-        if (std::size_t(le - base) > lim.max_line_bytes) return errc::line_too_long;
+        if (std::size_t(le - base) > lim.max_line_bytes) return parse_failure(errc::line_too_long, "the status line exceeds max_line_bytes");
         const char* line = base;
         if (len < 12 || std::memcmp(line, "HTTP/", 5) != 0 || !is_digit(line[5]) ||
             line[6] != '.' || !is_digit(line[7]) || line[8] != ' ')
-            return errc::malformed_response;
+            return parse_failure(errc::malformed_response, "the status line is not \"HTTP/x.y NNN\"");
         // Only major version 1 is HTTP/1.x; a higher minor is read as 1.1 (RFC 9110 §2.5).
-        if (line[5] != '1') return errc::malformed_response;
+        if (line[5] != '1') return parse_failure(errc::malformed_response, "HTTP major version is not 1");
         r.version_minor = line[7] - '0';
         if (!is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11]))
-            return errc::malformed_response;
+            return parse_failure(errc::malformed_response, "the status code is not three digits");
         // RFC 9110 §15: any three digits. Codes outside 100..599 are invalid, and a client
         // SHOULD process them as 5xx: they keep their value, have a body, and are final.
         r.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
         if (len > 12) {
-            if (line[12] != ' ') return errc::malformed_response;
+            if (line[12] != ' ') return parse_failure(errc::malformed_response, "no space after the status code");
             for (std::size_t i = 13; i < len; ++i)
-                if (is_ctl_in_value(line[i])) return errc::malformed_response;
+                if (is_ctl_in_value(line[i])) return parse_failure(errc::malformed_response, "the reason phrase contains a control character");
             r.reason_ = {13, std::uint32_t(len - 13)};
         } else {
             r.reason_ = {12, 0};
@@ -949,11 +1071,11 @@ private:
             if (*p == ' ' || *p == '\t') {
                 // obs-fold (RFC 9112 §5.2): replace the line break with spaces and extend the
                 // previous value. A fold before any field has nothing to continue.
-                if (r.fields_.empty()) return errc::malformed_response;
+                if (r.fields_.empty()) return parse_failure(errc::malformed_response, "a folded line (obs-fold) before any field");
                 while (p < end && is_field_value_char(*p)) ++p;
                 if (*p == '\r') ++p;
-                if (*p != '\n') return errc::malformed_response; // NUL, bare CR, controls
-                if (std::size_t(p - start) > lim.max_line_bytes) return errc::line_too_long;
+                if (*p != '\n') return parse_failure(errc::malformed_response, "a folded line contains a bare CR, NUL or another control"); // NUL, bare CR, controls
+                if (std::size_t(p - start) > lim.max_line_bytes) return parse_failure(errc::line_too_long, "a field line exceeds max_line_bytes");
                 const char* e = (p[-1] == '\r') ? p - 1 : p;
                 while (e > start && (e[-1] == ' ' || e[-1] == '\t')) --e;
                 auto& v = r.fields_.back().value;
@@ -970,23 +1092,23 @@ private:
             }
             // No whitespace between name and colon (RFC 9112 §5.1): it is a smuggling vector.
             while (is_tchar(*p)) ++p;
-            if (*p != ':' || p == start) return errc::malformed_response;
+            if (*p != ':' || p == start) return parse_failure(errc::malformed_response, "a field line has no colon, an empty name, or space before the colon (RFC 9112 §5.1)");
             const char* const colon = p++;
             while (*p == ' ' || *p == '\t') ++p;
             const char* const vs = p;
             while (is_field_value_char(*p)) ++p;
             const char* ve = p;
             if (*p == '\r') ++p;
-            if (*p != '\n') return errc::malformed_response; // NUL, bare CR, controls
-            if (std::size_t(p - start) > lim.max_line_bytes) return errc::line_too_long;
+            if (*p != '\n') return parse_failure(errc::malformed_response, "a field value contains a bare CR, NUL or another control"); // NUL, bare CR, controls
+            if (std::size_t(p - start) > lim.max_line_bytes) return parse_failure(errc::line_too_long, "a field line exceeds max_line_bytes");
             while (ve > vs && (ve[-1] == ' ' || ve[-1] == '\t')) --ve;
-            if (r.fields_.size() == lim.max_headers) return errc::too_many_headers;
+            if (r.fields_.size() == lim.max_headers) return parse_failure(errc::too_many_headers, "more fields than max_headers");
             r.fields_.push_back({{std::uint32_t(start - base), std::uint32_t(colon - start)},
                                  {std::uint32_t(vs - base), std::uint32_t(ve - vs)},
                                  classify(start, std::size_t(colon - start))});
             ++p;
         }
-        return errc{};
+        return {};
     }
 
     std::size_t scanned_ = 0;
@@ -1022,11 +1144,11 @@ inline bool parse_content_length(std::string_view v, std::size_t& out) noexcept 
 }
 
 /// Decides the body framing of a parsed final response to a request with `method`.
-/// Returns errc{} on success, else the reason the response cannot be read safely.
-inline errc decide_framing(const response& r, std::string_view method, framing& f) noexcept {
+/// Fails when the response cannot be read safely, saying why.
+inline parse_step decide_framing(const response& r, std::string_view method, framing& f) noexcept {
     f = framing{};
     // RFC 9112 §6.3 rule 1: no content after HEAD, 1xx, 204 and 304, whatever the fields say.
-    if (method == "HEAD" || is_interim(r.status) || r.status == 204 || r.status == 304) return errc{};
+    if (method == "HEAD" || is_interim(r.status) || r.status == 204 || r.status == 304) return {};
 
     bool has_te = false, chunked_last = false, has_cl = false;
     std::size_t cl = 0;
@@ -1043,15 +1165,15 @@ inline errc decide_framing(const response& r, std::string_view method, framing& 
         } else if (k == field_kind::content_length) {
             std::size_t n = 0;
             // §6.3 rule 5: an invalid or conflicting Content-Length is unrecoverable.
-            if (!parse_content_length(fields_of::value(r, i), n)) return errc::malformed_response;
-            if (has_cl && n != cl) return errc::malformed_response;
+            if (!parse_content_length(fields_of::value(r, i), n)) return parse_failure(errc::malformed_response, "Content-Length is not a decimal number, or lists differing values");
+            if (has_cl && n != cl) return parse_failure(errc::malformed_response, "two Content-Length fields differ");
             has_cl = true;
             cl = n;
         }
     }
     if (has_te) {
         // A 1.0 recipient cannot know chunked; §6.1 calls TE in a 1.0 message faulty framing.
-        if (r.version_minor == 0) return errc::malformed_response;
+        if (r.version_minor == 0) return parse_failure(errc::malformed_response, "Transfer-Encoding in an HTTP/1.0 response");
         // §6.3 rule 3: TE overrides CL; such a message may be smuggling, so never reuse.
         f.must_close = has_cl;
         if (chunked_last) {
@@ -1061,17 +1183,17 @@ inline errc decide_framing(const response& r, std::string_view method, framing& 
             f.kind = body_kind::until_close;
             f.must_close = true;
         }
-        return errc{};
+        return {};
     }
     if (has_cl) {
         f.kind = cl == 0 ? body_kind::none : body_kind::length;
         f.length = cl;
-        return errc{};
+        return {};
     }
     // §6.3 rule 8: no framing at all means the body runs until the server closes.
     f.kind = body_kind::until_close;
     f.must_close = true;
-    return errc{};
+    return {};
 }
 
 /// Whether the connection may carry another request after this response (RFC 9112 §9.3).
@@ -1169,12 +1291,12 @@ public:
         switch (kind_) {
         case body_kind::none: break;
         case body_kind::until_close:
-            if (n != 0 && !sink(p, n)) return fail(st, errc::body_too_large);
+            if (n != 0 && !sink(p, n)) return fail(st, errc::body_too_large, "the body exceeds max_body_bytes");
             st.consumed = n;
             break;
         case body_kind::length: {
             const std::size_t take = n < remaining_ ? n : remaining_;
-            if (take != 0 && !sink(p, take)) return fail(st, errc::body_too_large);
+            if (take != 0 && !sink(p, take)) return fail(st, errc::body_too_large, "the body exceeds max_body_bytes");
             remaining_ -= take;
             st.consumed = take;
             break;
@@ -1191,7 +1313,7 @@ private:
         trailer_line, trailer_lf, final_lf, done
     };
 
-    static parse_step fail(parse_step, errc e) noexcept { return parse_failure(e); }
+    static parse_step fail(parse_step, errc e, const char* why) noexcept { return parse_failure(e, why); }
 
     static int hex_value(char c) noexcept {
         if (c >= '0' && c <= '9') return c - '0';
@@ -1210,14 +1332,14 @@ private:
             const char c = p[i];
             if (state_ == state::size || state_ == state::size_ws || state_ == state::ext) {
                 // An endless extension would keep a call busy until its deadline.
-                if (++line_ > max_line_) return fail(st, errc::line_too_long);
+                if (++line_ > max_line_) return fail(st, errc::line_too_long, "a chunk-size line exceeds max_line_bytes");
             } else {
                 line_ = 0;
             }
             switch (state_) {
             case state::size_start:
                 // chunk-size = 1*HEXDIG (§7.1); no sign, no "0x", no leading space.
-                if (hex_value(c) < 0) return fail(st, errc::malformed_response);
+                if (hex_value(c) < 0) return fail(st, errc::malformed_response, "a chunk size is not hex (RFC 9112 §7.1)");
                 remaining_ = std::size_t(hex_value(c));
                 state_ = state::size;
                 ++i;
@@ -1225,7 +1347,7 @@ private:
             case state::size:
                 if (hex_value(c) >= 0) {
                     // Overflow guard: a size that cannot fit is an attack, not a big body.
-                    if (remaining_ > (SIZE_MAX >> 4)) return fail(st, errc::malformed_response);
+                    if (remaining_ > (SIZE_MAX >> 4)) return fail(st, errc::malformed_response, "a chunk size overflows");
                     remaining_ = (remaining_ << 4) | std::size_t(hex_value(c));
                 } else if (c == ';') {
                     state_ = state::ext;
@@ -1236,7 +1358,7 @@ private:
                 } else if (c == '\n') {
                     end_size_line();
                 } else {
-                    return fail(st, errc::malformed_response);
+                    return fail(st, errc::malformed_response, "a chunk-size line has junk after the size");
                 }
                 ++i;
                 break;
@@ -1244,7 +1366,7 @@ private:
                 if (c == ';') state_ = state::ext;
                 else if (c == '\r') state_ = state::size_lf;
                 else if (c == '\n') end_size_line();
-                else if (c != ' ' && c != '\t') return fail(st, errc::malformed_response);
+                else if (c != ' ' && c != '\t') return fail(st, errc::malformed_response, "a chunk-size line has junk after the size");
                 ++i;
                 break;
             case state::ext:
@@ -1252,18 +1374,18 @@ private:
                 if (c == '\r') state_ = state::size_lf;
                 else if (c == '\n') end_size_line();
                 else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
-                    return fail(st, errc::malformed_response);
+                    return fail(st, errc::malformed_response, "a chunk extension contains a control character");
                 ++i;
                 break;
             case state::size_lf:
-                if (c != '\n') return fail(st, errc::malformed_response);
+                if (c != '\n') return fail(st, errc::malformed_response, "a chunk-size line ends in a bare CR");
                 end_size_line();
                 ++i;
                 break;
             case state::data: {
                 const std::size_t avail = n - i;
                 const std::size_t take = avail < remaining_ ? avail : remaining_;
-                if (!sink(p + i, take)) return fail(st, errc::body_too_large);
+                if (!sink(p + i, take)) return fail(st, errc::body_too_large, "the body exceeds max_body_bytes");
                 remaining_ -= take;
                 i += take;
                 if (remaining_ == 0) state_ = state::data_cr;
@@ -1273,11 +1395,11 @@ private:
                 // The CRLF after chunk data is checked: anything else means the sizes lie.
                 if (c == '\r') state_ = state::data_lf;
                 else if (c == '\n') state_ = state::size_start;
-                else return fail(st, errc::malformed_response);
+                else return fail(st, errc::malformed_response, "no CRLF after chunk data: the chunk sizes lie");
                 ++i;
                 break;
             case state::data_lf:
-                if (c != '\n') return fail(st, errc::malformed_response);
+                if (c != '\n') return fail(st, errc::malformed_response, "no CRLF after chunk data: the chunk sizes lie");
                 state_ = state::size_start;
                 ++i;
                 break;
@@ -1286,7 +1408,7 @@ private:
                 if (c == '\r') state_ = state::final_lf;
                 else if (c == '\n') state_ = state::done;
                 else state_ = state::trailer_line;
-                if (!count_trailer()) return fail(st, errc::header_too_large);
+                if (!count_trailer()) return fail(st, errc::header_too_large, "the trailer section exceeds max_head_bytes");
                 ++i;
                 break;
             case state::trailer_line:
@@ -1294,18 +1416,18 @@ private:
                 // (RFC 9112 §2.2, RFC 9110 §5.5).
                 if (c == '\n') state_ = state::trailer_start;
                 else if (c == '\r') state_ = state::trailer_lf;
-                else if (c == '\0') return fail(st, errc::malformed_response);
-                if (!count_trailer()) return fail(st, errc::header_too_large);
+                else if (c == '\0') return fail(st, errc::malformed_response, "a trailer line contains NUL");
+                if (!count_trailer()) return fail(st, errc::header_too_large, "the trailer section exceeds max_head_bytes");
                 ++i;
                 break;
             case state::trailer_lf:
-                if (c != '\n') return fail(st, errc::malformed_response);
+                if (c != '\n') return fail(st, errc::malformed_response, "a trailer line contains a bare CR");
                 state_ = state::trailer_start;
-                if (!count_trailer()) return fail(st, errc::header_too_large);
+                if (!count_trailer()) return fail(st, errc::header_too_large, "the trailer section exceeds max_head_bytes");
                 ++i;
                 break;
             case state::final_lf:
-                if (c != '\n') return fail(st, errc::malformed_response);
+                if (c != '\n') return fail(st, errc::malformed_response, "the last chunk's trailer ends in a bare CR");
                 state_ = state::done;
                 ++i;
                 break;
@@ -1398,10 +1520,10 @@ public:
                 if (++interim_ > lim_->max_interim_responses) return fail(errc::too_many_headers, "more 1xx interim responses than the limit");
                 continue;
             }
-            if (const errc fe = decide_framing(*out_, method_, framing_); fe != errc{})
-                return fail(fe);
+            if (const parse_step fe = decide_framing(*out_, method_, framing_); fe.failed) return fe;
             if (!sink_.fn && framing_.kind == body_kind::length) {
-                if (framing_.length > lim_->max_body_bytes) return fail(errc::body_too_large);
+                if (framing_.length > lim_->max_body_bytes)
+                    return fail(errc::body_too_large, "Content-Length exceeds max_body_bytes");
                 // Reserve on the server's word only up to a small bound; past it the body grows
                 // as bytes arrive, so a false Content-Length costs nothing it did not send.
                 out_->body.reserve(framing_.length < reserve_bound ? framing_.length : reserve_bound);
@@ -1450,7 +1572,10 @@ private:
             auto st = decoder_.feed(p, n, [sink](const char* d, std::size_t k) {
                 return sink.fn(sink.context, d, k);
             });
-            if (st.failed && st.err == errc::body_too_large) st.err = errc::sink_aborted;
+            if (st.failed && st.err == errc::body_too_large) {
+                st.err = errc::sink_aborted;
+                st.why = "the sink returned false";
+            }
             return st;
         }
         response& out = *out_;
@@ -2587,7 +2712,7 @@ struct client_options {
     /// (RFC 8305 §5 "Connection Attempt Delay"; a failure starts the next at once).
     std::chrono::milliseconds connection_attempt_delay{250};
     idem::limits limits;
-    std::string_view user_agent = "idem/" IDEM_VERSION_STRING; ///< empty: send none
+    std::string user_agent = "idem/" IDEM_VERSION_STRING; ///< empty: send none
     /// Resolves host names (numeric hosts never reach it); nullptr means getaddrinfo. It runs on
     /// a helper thread that a call abandons at its deadline; `resolver_context` must outlive it.
     resolver_function resolver = nullptr;
@@ -2729,19 +2854,38 @@ public:
     using keep_alive_policy_type = KeepAlive;
     using retry_policy_type = Retry;
 
-    /// A client for the origin of `base_url` ("http://host[:port]"); any path is ignored.
-    /// An invalid URL is reported by every call (and by init_error()).
+    /// A client for the origin of `base_url` ("http://host[:port][/prefix]"). A path is a
+    /// prefix of every target: with "http://h/api/v1", get("/users") sends GET /api/v1/users
+    /// ("*" is sent as it is). A base URL with a query is refused. A bad URL or option is
+    /// reported by every call (and by init_error()).
     explicit basic_client(std::string_view base_url, client_options o = {}, KeepAlive ka = {},
                           Retry rp = {})
-        : opts_(o), ka_(std::move(ka)), retry_(std::move(rp)) {
+        : opts_(std::move(o)), ka_(std::move(ka)), retry_(std::move(rp)) {
         auto u = parse_url(base_url);
-        if (u) url_ = std::move(*u);
-        else init_error_ = u.error().code();
+        if (!u) {
+            init_error_ = u.error();
+            return;
+        }
+        url_ = std::move(*u);
+        if (url_.target.find('?') != std::string::npos) {
+            init_error_ = error(errc::invalid_url, "a base URL cannot have a query; give it with each target");
+            return;
+        }
+        prefix_ = url_.target;
+        while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
+        // Everything that reaches the wire is validated, the options included.
+        if (const char* why = detail::field_value_problem(opts_.user_agent)) {
+            (void)why;
+            init_error_ = error(errc::invalid_request, "client_options::user_agent contains CR, LF or another control");
+        }
     }
 
-    /// errc{} when the client was built from a valid URL, else why not.
-    errc init_error() const noexcept { return init_error_; }
+    /// errc{} when the client was built from a valid URL and options, else why not (the whole
+    /// error, with its reason, is what every call returns).
+    errc init_error() const noexcept { return init_error_.code(); }
     const url& origin() const noexcept { return url_; }
+    /// The path every target is sent under ("" for none), from the base URL.
+    const std::string& path_prefix() const noexcept { return prefix_; }
 
     result<response> get(std::string_view target, header_list h = {}) { return request("GET", target, {}, h); }
     result<response> head(std::string_view target, header_list h = {}) { return request("HEAD", target, {}, h); }
@@ -2762,14 +2906,16 @@ public:
     result<response> request(std::string_view method, std::string_view target,
                              std::string_view body = {}, header_list h = {}) {
         response out;
-        auto r = send(idem::request{method, target, h, body}, out);
+        auto r = send_to(detail::request_view{method, target, h, body}, out, {});
         if (!r) return r.error();
         return out;
     }
 
     /// Sends `r` and reads the answer into `out`, reusing out's buffers. The hot path: with
     /// a kept-alive connection and a warmed-up `out`, it allocates nothing.
-    result<void> send(const idem::request& r, response& out) { return send_to(r, out, {}); }
+    result<void> send(const idem::request& r, response& out) {
+        return send_to(detail::request_view(r), out, {});
+    }
 
     /// Like send, but streams the body: `sink(const char* data, std::size_t n)` returns bool and
     /// is called as bytes arrive (returning false stops with errc::sink_aborted); out.body stays
@@ -2789,7 +2935,7 @@ public:
         s.fn = [](void* ctx, const char* p, std::size_t n) -> bool {
             return (*static_cast<sink_type*>(ctx))(p, n);
         };
-        return send_to(r, out, s);
+        return send_to(detail::request_view(r), out, s);
     }
 
 private:
@@ -2826,11 +2972,11 @@ private:
         return true;
     }
 
-    result<void> send_to(const idem::request& r, response& out, detail::body_sink sink) {
+    result<void> send_to(const detail::request_view& r, response& out, detail::body_sink sink) {
         const call_guard held(busy_.on);
         if (!held.owned)
             return error(errc::client_busy, "a call on this client was already in progress");
-        if (init_error_ != errc{}) return init_error_;
+        if (init_error_.code() != errc{}) return init_error_;
         if (auto v = validate(r); !v) return v.error();
         const auto start = detail::now();
         const auto deadline = opts_.deadline.count() > 0
@@ -2839,7 +2985,7 @@ private:
         const bool idempotent = is_idempotent(r);
         wbuf_.clear();
         detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
-                           opts_.user_agent);
+                           opts_.user_agent, prefix_);
         bool executed_earlier = false;
         for (unsigned attempt = 1;; ++attempt) {
             error e;
@@ -2934,7 +3080,7 @@ private:
     }
 
     // One attempt. On failure fills `e` with the cause and the facts of how far it got.
-    bool attempt_once(const idem::request& r, bool idempotent, unsigned attempt, response& out,
+    bool attempt_once(const detail::request_view& r, bool idempotent, unsigned attempt, response& out,
                       std::chrono::nanoseconds deadline, detail::body_sink sink, error& e) {
         bool reused = false;
         std::chrono::nanoseconds idle_for{0};
@@ -3019,7 +3165,8 @@ private:
     KeepAlive ka_;
     Retry retry_;
     url url_;
-    errc init_error_ = errc{};
+    error init_error_{errc{}};
+    std::string prefix_;
     Transport conn_;
     std::chrono::nanoseconds idle_since_{0};
     unsigned exchanges_ = 0;

@@ -47,6 +47,7 @@ private:
 struct outcome {
     bool done = false;          ///< a complete response was read
     idem::errc err = idem::errc{}; ///< why not, if it failed
+    const char* why = nullptr;     ///< the reason the reader gave, for a parse failure
     std::size_t stray = 0;      ///< bytes left after the response
     bool must_close = false;    ///< the connection could not be reused
     idem::response r;
@@ -82,6 +83,7 @@ inline outcome read_pieces(std::string_view bytes, const std::vector<std::size_t
         const auto st = rd.feed(piece.data(), piece.size());
         if (st.failed) {
             o.err = st.err;
+            o.why = st.why;
             return o;
         }
         if (rd.done()) {
