@@ -614,3 +614,16 @@ TEST_CASE("property: across every fault, a POST without Idempotency-Key runs at 
     CHECK(get_failures == 0);
     CHECK(s.max_executions_per_id() <= 2); // only a GET may run twice (it is idempotent)
 }
+
+TEST_CASE("the default limits take what mainstream clients take") {
+    // A 90 KiB cookie and 300 fields: curl and browsers accept such a head.
+    std::string head = "HTTP/1.1 200 OK\r\nSet-Cookie: big=" + std::string(90 * 1024, 'c') + "\r\n";
+    for (int i = 0; i < 300; ++i) head += "X-F" + std::to_string(i) + ": v\r\n";
+    test_server s;
+    s.push(step{action::raw, head + "Content-Length: 2\r\n\r\nok", 0ms, false});
+    idem::client c{s.url(), quick()};
+    auto r = c.get("/");
+    REQUIRE(r);
+    CHECK(r->body == "ok");
+    CHECK(r->header("Set-Cookie").size() == 4 + 90 * 1024);
+}

@@ -11,11 +11,13 @@
 
 namespace idem {
 
-/// Bounds on what a server may make idem hold in memory.
+/// Bounds on what a server may make idem hold in memory. The defaults accept what mainstream
+/// clients accept (curl takes a 100 KiB field line, Chrome 256 KiB of response head), so a
+/// large cookie or policy field is not refused, while memory stays bounded.
 struct limits {
-    std::size_t max_head_bytes = 64 * 1024;        ///< status line + fields, per response
-    std::size_t max_headers = 100;                 ///< field lines per response
-    std::size_t max_line_bytes = 8 * 1024;         ///< status line, field line, chunk-size line
+    std::size_t max_head_bytes = 256 * 1024;       ///< status line + fields, per response
+    std::size_t max_headers = 500;                 ///< field lines per response
+    std::size_t max_line_bytes = 128 * 1024;       ///< status line, field line, chunk-size line
     std::size_t max_body_bytes = 64 * 1024 * 1024; ///< a buffered body
     std::size_t max_interim_responses = 16;        ///< 1xx heads skipped before the final one
 };
