@@ -59,11 +59,11 @@ void f(idem::basic_client<k, p>& c, idem::response& out) {
 }"""
 
 
-def compile_snippet(cxx, flags, body):
+def compile_snippet(cxx, flags, body, std="-std=c++17"):
     with tempfile.NamedTemporaryFile("w", suffix=".cpp", delete=False) as f:
         f.write(PRELUDE + body + "\n")
         path = f.name
-    r = subprocess.run(cxx + flags + ["-std=c++17", "-fsyntax-only", "-I", str(ROOT / "include"), path],
+    r = subprocess.run(cxx + flags + [std, "-fsyntax-only", "-I", str(ROOT / "include"), path],
                        capture_output=True, text=True)
     pathlib.Path(path).unlink()
     return r.returncode, r.stderr
@@ -91,6 +91,13 @@ def main():
         else:
             print(f"ok: {name}")
             passed += 1
+    rc, err = compile_snippet(cxx, flags, "int main() {}", "-std=c++14")
+    if rc != 0 and "idem needs C++17" in err:
+        print("ok: -std=c++14 stops with a clear #error")
+        passed += 1
+    else:
+        print("FAIL: -std=c++14 does not stop with \"idem needs C++17\":\n" + err[:1000])
+        failed += 1
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

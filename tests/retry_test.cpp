@@ -1,6 +1,8 @@
 #include "support/test_idem.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <vector>
 
 using namespace std::chrono_literals;
 using idem::errc;
@@ -71,17 +73,46 @@ TEST_CASE("backoff: none after a stale connection; bounded, jittered exponential
     const auto refused = make(errc::connection_refused, false, written::none);
     bool varied = false;
     std::chrono::nanoseconds first = p.backoff(failed_attempt{refused, true, 1});
-    for (int i = 0; i < 50; ++i) {
+    std::chrono::nanoseconds max1{0}, max2{0}, max3{0}, max9{0};
+    for (int i = 0; i < 200; ++i) {
         const auto b1 = p.backoff(failed_attempt{refused, true, 1});
+        const auto b2 = p.backoff(failed_attempt{refused, true, 2});
         const auto b3 = p.backoff(failed_attempt{refused, true, 3});
         const auto b9 = p.backoff(failed_attempt{refused, true, 9});
         CHECK(b1 >= 0ns);
         CHECK(b1 <= 100ms);
+        CHECK(b2 <= 200ms);
         CHECK(b3 <= 400ms);
         CHECK(b9 <= 1s);
+        max1 = std::max(max1, b1);
+        max2 = std::max(max2, b2);
+        max3 = std::max(max3, b3);
+        max9 = std::max(max9, b9);
         varied = varied || b1 != first;
     }
     CHECK(varied);
+    // The ceiling doubles per attempt up to the cap: each range is really reached (uniform
+    // draws; the chance that 200 stay below half the ceiling is 2^-200).
+    CHECK(max1 > 50ms);
+    CHECK(max2 > 100ms);
+    CHECK(max3 > 200ms);
+    CHECK(max9 > 500ms);
+}
+
+namespace {
+// A policy built at the same place each time (the same stack slot): its first draw.
+long long first_draw() {
+    const auto refused = make(errc::connection_refused, false, written::none);
+    idem::retry::idempotent p;
+    return static_cast<long long>(p.backoff(failed_attempt{refused, true, 5}).count());
+}
+} // namespace
+
+TEST_CASE("jitter is seeded per policy: policies built at one place do not back off in step") {
+    std::vector<long long> draws;
+    for (int i = 0; i < 10; ++i) draws.push_back(first_draw());
+    std::sort(draws.begin(), draws.end());
+    CHECK(std::unique(draws.begin(), draws.end()) - draws.begin() > 5);
 }
 
 TEST_CASE("max_attempts is at least one") {

@@ -48,12 +48,12 @@ public:
         switch (kind_) {
         case body_kind::none: break;
         case body_kind::until_close:
-            if (n != 0 && !sink(p, n)) return fail(st, errc::body_too_large, "the body exceeds max_body_bytes");
+            if (n != 0 && !sink(p, n)) return parse_failure(errc::body_too_large, "the body exceeds max_body_bytes");
             st.consumed = n;
             break;
         case body_kind::length: {
             const std::size_t take = n < remaining_ ? n : remaining_;
-            if (take != 0 && !sink(p, take)) return fail(st, errc::body_too_large, "the body exceeds max_body_bytes");
+            if (take != 0 && !sink(p, take)) return parse_failure(errc::body_too_large, "the body exceeds max_body_bytes");
             remaining_ -= take;
             st.consumed = take;
             break;
@@ -70,7 +70,6 @@ private:
         trailer_line, trailer_lf, final_lf, done
     };
 
-    static parse_step fail(parse_step, errc e, const char* why) noexcept { return parse_failure(e, why); }
 
     static int hex_value(char c) noexcept {
         if (c >= '0' && c <= '9') return c - '0';
@@ -89,14 +88,14 @@ private:
             const char c = p[i];
             if (state_ == state::size || state_ == state::size_ws || state_ == state::ext) {
                 // An endless extension would keep a call busy until its deadline.
-                if (++line_ > max_line_) return fail(st, errc::line_too_long, "a chunk-size line exceeds max_line_bytes");
+                if (++line_ > max_line_) return parse_failure(errc::line_too_long, "a chunk-size line exceeds max_line_bytes");
             } else {
                 line_ = 0;
             }
             switch (state_) {
             case state::size_start:
                 // chunk-size = 1*HEXDIG (§7.1); no sign, no "0x", no leading space.
-                if (hex_value(c) < 0) return fail(st, errc::malformed_response, "a chunk size is not hex (RFC 9112 §7.1)");
+                if (hex_value(c) < 0) return parse_failure(errc::malformed_response, "a chunk size is not hex (RFC 9112 §7.1)");
                 remaining_ = std::size_t(hex_value(c));
                 state_ = state::size;
                 ++i;
@@ -104,7 +103,7 @@ private:
             case state::size:
                 if (hex_value(c) >= 0) {
                     // Overflow guard: a size that cannot fit is an attack, not a big body.
-                    if (remaining_ > (SIZE_MAX >> 4)) return fail(st, errc::malformed_response, "a chunk size overflows");
+                    if (remaining_ > (SIZE_MAX >> 4)) return parse_failure(errc::malformed_response, "a chunk size overflows");
                     remaining_ = (remaining_ << 4) | std::size_t(hex_value(c));
                 } else if (c == ';') {
                     state_ = state::ext;
@@ -115,7 +114,7 @@ private:
                 } else if (c == '\n') {
                     end_size_line();
                 } else {
-                    return fail(st, errc::malformed_response, "a chunk-size line has junk after the size");
+                    return parse_failure(errc::malformed_response, "a chunk-size line has junk after the size");
                 }
                 ++i;
                 break;
@@ -123,7 +122,7 @@ private:
                 if (c == ';') state_ = state::ext;
                 else if (c == '\r') state_ = state::size_lf;
                 else if (c == '\n') end_size_line();
-                else if (c != ' ' && c != '\t') return fail(st, errc::malformed_response, "a chunk-size line has junk after the size");
+                else if (c != ' ' && c != '\t') return parse_failure(errc::malformed_response, "a chunk-size line has junk after the size");
                 ++i;
                 break;
             case state::ext:
@@ -131,18 +130,18 @@ private:
                 if (c == '\r') state_ = state::size_lf;
                 else if (c == '\n') end_size_line();
                 else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
-                    return fail(st, errc::malformed_response, "a chunk extension contains a control character");
+                    return parse_failure(errc::malformed_response, "a chunk extension contains a control character");
                 ++i;
                 break;
             case state::size_lf:
-                if (c != '\n') return fail(st, errc::malformed_response, "a chunk-size line ends in a bare CR");
+                if (c != '\n') return parse_failure(errc::malformed_response, "a chunk-size line ends in a bare CR");
                 end_size_line();
                 ++i;
                 break;
             case state::data: {
                 const std::size_t avail = n - i;
                 const std::size_t take = avail < remaining_ ? avail : remaining_;
-                if (!sink(p + i, take)) return fail(st, errc::body_too_large, "the body exceeds max_body_bytes");
+                if (!sink(p + i, take)) return parse_failure(errc::body_too_large, "the body exceeds max_body_bytes");
                 remaining_ -= take;
                 i += take;
                 if (remaining_ == 0) state_ = state::data_cr;
@@ -152,11 +151,11 @@ private:
                 // The CRLF after chunk data is checked: anything else means the sizes lie.
                 if (c == '\r') state_ = state::data_lf;
                 else if (c == '\n') state_ = state::size_start;
-                else return fail(st, errc::malformed_response, "no CRLF after chunk data: the chunk sizes lie");
+                else return parse_failure(errc::malformed_response, "no CRLF after chunk data: the chunk sizes lie");
                 ++i;
                 break;
             case state::data_lf:
-                if (c != '\n') return fail(st, errc::malformed_response, "no CRLF after chunk data: the chunk sizes lie");
+                if (c != '\n') return parse_failure(errc::malformed_response, "no CRLF after chunk data: the chunk sizes lie");
                 state_ = state::size_start;
                 ++i;
                 break;
@@ -165,7 +164,7 @@ private:
                 if (c == '\r') state_ = state::final_lf;
                 else if (c == '\n') state_ = state::done;
                 else state_ = state::trailer_line;
-                if (!count_trailer()) return fail(st, errc::header_too_large, "the trailer section exceeds max_head_bytes");
+                if (!count_trailer()) return parse_failure(errc::header_too_large, "the trailer section exceeds max_head_bytes");
                 ++i;
                 break;
             case state::trailer_line:
@@ -173,18 +172,18 @@ private:
                 // (RFC 9112 §2.2, RFC 9110 §5.5).
                 if (c == '\n') state_ = state::trailer_start;
                 else if (c == '\r') state_ = state::trailer_lf;
-                else if (c == '\0') return fail(st, errc::malformed_response, "a trailer line contains NUL");
-                if (!count_trailer()) return fail(st, errc::header_too_large, "the trailer section exceeds max_head_bytes");
+                else if (c == '\0') return parse_failure(errc::malformed_response, "a trailer line contains NUL");
+                if (!count_trailer()) return parse_failure(errc::header_too_large, "the trailer section exceeds max_head_bytes");
                 ++i;
                 break;
             case state::trailer_lf:
-                if (c != '\n') return fail(st, errc::malformed_response, "a trailer line contains a bare CR");
+                if (c != '\n') return parse_failure(errc::malformed_response, "a trailer line contains a bare CR");
                 state_ = state::trailer_start;
-                if (!count_trailer()) return fail(st, errc::header_too_large, "the trailer section exceeds max_head_bytes");
+                if (!count_trailer()) return parse_failure(errc::header_too_large, "the trailer section exceeds max_head_bytes");
                 ++i;
                 break;
             case state::final_lf:
-                if (c != '\n') return fail(st, errc::malformed_response, "the last chunk's trailer ends in a bare CR");
+                if (c != '\n') return parse_failure(errc::malformed_response, "the last chunk's trailer ends in a bare CR");
                 state_ = state::done;
                 ++i;
                 break;

@@ -2,6 +2,10 @@
 #ifndef IDEM_ERROR_HPP
 #define IDEM_ERROR_HPP
 
+#if (defined(_MSVC_LANG) ? _MSVC_LANG : __cplusplus) < 201703L
+#error "idem needs C++17 or later: compile with -std=c++17"
+#endif
+
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -55,13 +55,13 @@ public:
         const std::size_t end = find_end(p, n);
         if (end == 0) {
             scanned_ = n;
-            if (n > lim.max_head_bytes) return fail(errc::header_too_large, "the head exceeds max_head_bytes");
+            if (n > lim.max_head_bytes) return parse_failure(errc::header_too_large, "the head exceeds max_head_bytes");
             // A line still without its end is already too long: stop now, not at the head limit.
             if (n - line_start_ > lim.max_line_bytes)
-                return fail(errc::line_too_long, "a head line exceeds max_line_bytes");
+                return parse_failure(errc::line_too_long, "a head line exceeds max_line_bytes");
             return st;
         }
-        if (end > lim.max_head_bytes) return fail(errc::header_too_large, "the head exceeds max_head_bytes");
+        if (end > lim.max_head_bytes) return parse_failure(errc::header_too_large, "the head exceeds max_head_bytes");
         out.clear();
         out.head_.assign(p, end);
         const parse_step e = parse_head(out, lim);
@@ -73,7 +73,6 @@ public:
     }
 
 private:
-    static parse_step fail(errc e, const char* why) noexcept { return parse_failure(e, why); }
 
     // Length of the head including its blank line, or 0 if it has not all arrived.
     // Lines may end in CRLF or a bare LF (RFC 9112 §2.2).

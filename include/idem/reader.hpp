@@ -58,17 +58,17 @@ public:
             head_.reset();
             // idem never asks to upgrade, so a 101 is not an answer it can read.
             if (out_->status == 101)
-                return fail(errc::malformed_response, "101 Switching Protocols to a request that asked for no upgrade");
+                return parse_failure(errc::malformed_response, "101 Switching Protocols to a request that asked for no upgrade");
             // RFC 9110 §15.2: interim responses come before the final one; skip them.
             // A server that sends them without end would hold the call until its deadline.
             if (is_interim(out_->status)) {
-                if (++interim_ > lim_->max_interim_responses) return fail(errc::too_many_headers, "more 1xx interim responses than the limit");
+                if (++interim_ > lim_->max_interim_responses) return parse_failure(errc::too_many_headers, "more 1xx interim responses than the limit");
                 continue;
             }
             if (const parse_step fe = decide_framing(*out_, method_, framing_); fe.failed) return fe;
             if (!sink_.fn && framing_.kind == body_kind::length) {
                 if (framing_.length > lim_->max_body_bytes)
-                    return fail(errc::body_too_large, "Content-Length exceeds max_body_bytes");
+                    return parse_failure(errc::body_too_large, "Content-Length exceeds max_body_bytes");
                 // Reserve on the server's word only up to a small bound; past it the body grows
                 // as bytes arrive, so a false Content-Length costs nothing it did not send.
                 out_->body.reserve(framing_.length < reserve_bound ? framing_.length : reserve_bound);
@@ -109,7 +109,6 @@ public:
     const detail::framing& framing() const noexcept { return framing_; }
 
 private:
-    static parse_step fail(errc e, const char* why = nullptr) noexcept { return parse_failure(e, why); }
 
     parse_step body(const char* p, std::size_t n) {
         if (sink_.fn) {

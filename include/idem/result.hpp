@@ -41,12 +41,11 @@ public:
         if (has_) ::new (&val_) T(std::move(o.val_));
     }
     result& operator=(result o) noexcept(std::is_nothrow_move_constructible<T>::value) {
-        if (this != &o) {
-            destroy();
-            has_ = o.has_;
-            err_ = o.err_;
-            if (has_) ::new (&val_) T(std::move(o.val_));
-        }
+        // `o` is a copy, so it can never be *this: no self-assignment to guard against.
+        destroy();
+        has_ = o.has_;
+        err_ = o.err_;
+        if (has_) ::new (&val_) T(std::move(o.val_));
         return *this;
     }
     ~result() { destroy(); }

@@ -5,6 +5,7 @@
 #include "error.hpp"
 #include "response.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string_view>
@@ -17,6 +18,19 @@ struct failed_attempt {
     bool idempotent;   ///< idempotent method or Idempotency-Key (RFC 9110 §9.2.2)
     unsigned attempt;  ///< 1 for the first attempt
 };
+
+namespace detail {
+
+/// A seed for a retry policy's jitter that differs between objects, processes and runs.
+inline std::uint64_t jitter_seed(const void* self) noexcept {
+    static std::atomic<std::uint64_t> count{0};
+    std::uint64_t x = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    x ^= static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(self)) * 0x9e3779b97f4a7c15ull;
+    x ^= (count.fetch_add(1, std::memory_order_relaxed) + 1) * 0xbf58476d1ce4e5b9ull;
+    return x ? x : 0x9e3779b97f4a7c15ull; // xorshift must not start at zero
+}
+
+} // namespace detail
 
 namespace retry {
 
@@ -125,6 +139,9 @@ public:
         if (ceiling > cap_) ceiling = cap_;
         if (ceiling.count() <= 0) return {};
         // Full jitter spreads clients that failed together (xorshift64; quality is not needed).
+        // Seeded on first use from the clock, the object's address and a process-wide count,
+        // so that clients built at the same place (in one process or many) do not move in step.
+        if (seed_ == 0) seed_ = detail::jitter_seed(this);
         seed_ ^= seed_ << 13;
         seed_ ^= seed_ >> 7;
         seed_ ^= seed_ << 17;
@@ -137,7 +154,7 @@ private:
     std::chrono::nanoseconds base_ = std::chrono::milliseconds(50);
     std::chrono::nanoseconds cap_ = std::chrono::seconds(2);
     retry_rules rules_;
-    mutable std::uint64_t seed_ = 0x9e3779b97f4a7c15ull ^ reinterpret_cast<std::uintptr_t>(this);
+    mutable std::uint64_t seed_ = 0;
 };
 
 } // namespace retry

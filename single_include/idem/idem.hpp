@@ -19,6 +19,10 @@
 #ifndef IDEM_ERROR_HPP
 #define IDEM_ERROR_HPP
 
+#if (defined(_MSVC_LANG) ? _MSVC_LANG : __cplusplus) < 201703L
+#error "idem needs C++17 or later: compile with -std=c++17"
+#endif
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -283,12 +287,11 @@ public:
         if (has_) ::new (&val_) T(std::move(o.val_));
     }
     result& operator=(result o) noexcept(std::is_nothrow_move_constructible<T>::value) {
-        if (this != &o) {
-            destroy();
-            has_ = o.has_;
-            err_ = o.err_;
-            if (has_) ::new (&val_) T(std::move(o.val_));
-        }
+        // `o` is a copy, so it can never be *this: no self-assignment to guard against.
+        destroy();
+        has_ = o.has_;
+        err_ = o.err_;
+        if (has_) ::new (&val_) T(std::move(o.val_));
         return *this;
     }
     ~result() { destroy(); }
@@ -977,13 +980,13 @@ public:
         const std::size_t end = find_end(p, n);
         if (end == 0) {
             scanned_ = n;
-            if (n > lim.max_head_bytes) return fail(errc::header_too_large, "the head exceeds max_head_bytes");
+            if (n > lim.max_head_bytes) return parse_failure(errc::header_too_large, "the head exceeds max_head_bytes");
             // A line still without its end is already too long: stop now, not at the head limit.
             if (n - line_start_ > lim.max_line_bytes)
-                return fail(errc::line_too_long, "a head line exceeds max_line_bytes");
+                return parse_failure(errc::line_too_long, "a head line exceeds max_line_bytes");
             return st;
         }
-        if (end > lim.max_head_bytes) return fail(errc::header_too_large, "the head exceeds max_head_bytes");
+        if (end > lim.max_head_bytes) return parse_failure(errc::header_too_large, "the head exceeds max_head_bytes");
         out.clear();
         out.head_.assign(p, end);
         const parse_step e = parse_head(out, lim);
@@ -995,7 +998,6 @@ public:
     }
 
 private:
-    static parse_step fail(errc e, const char* why) noexcept { return parse_failure(e, why); }
 
     // Length of the head including its blank line, or 0 if it has not all arrived.
     // Lines may end in CRLF or a bare LF (RFC 9112 §2.2).
@@ -1293,12 +1295,12 @@ public:
         switch (kind_) {
         case body_kind::none: break;
         case body_kind::until_close:
-            if (n != 0 && !sink(p, n)) return fail(st, errc::body_too_large, "the body exceeds max_body_bytes");
+            if (n != 0 && !sink(p, n)) return parse_failure(errc::body_too_large, "the body exceeds max_body_bytes");
             st.consumed = n;
             break;
         case body_kind::length: {
             const std::size_t take = n < remaining_ ? n : remaining_;
-            if (take != 0 && !sink(p, take)) return fail(st, errc::body_too_large, "the body exceeds max_body_bytes");
+            if (take != 0 && !sink(p, take)) return parse_failure(errc::body_too_large, "the body exceeds max_body_bytes");
             remaining_ -= take;
             st.consumed = take;
             break;
@@ -1315,7 +1317,6 @@ private:
         trailer_line, trailer_lf, final_lf, done
     };
 
-    static parse_step fail(parse_step, errc e, const char* why) noexcept { return parse_failure(e, why); }
 
     static int hex_value(char c) noexcept {
         if (c >= '0' && c <= '9') return c - '0';
@@ -1334,14 +1335,14 @@ private:
             const char c = p[i];
             if (state_ == state::size || state_ == state::size_ws || state_ == state::ext) {
                 // An endless extension would keep a call busy until its deadline.
-                if (++line_ > max_line_) return fail(st, errc::line_too_long, "a chunk-size line exceeds max_line_bytes");
+                if (++line_ > max_line_) return parse_failure(errc::line_too_long, "a chunk-size line exceeds max_line_bytes");
             } else {
                 line_ = 0;
             }
             switch (state_) {
             case state::size_start:
                 // chunk-size = 1*HEXDIG (§7.1); no sign, no "0x", no leading space.
-                if (hex_value(c) < 0) return fail(st, errc::malformed_response, "a chunk size is not hex (RFC 9112 §7.1)");
+                if (hex_value(c) < 0) return parse_failure(errc::malformed_response, "a chunk size is not hex (RFC 9112 §7.1)");
                 remaining_ = std::size_t(hex_value(c));
                 state_ = state::size;
                 ++i;
@@ -1349,7 +1350,7 @@ private:
             case state::size:
                 if (hex_value(c) >= 0) {
                     // Overflow guard: a size that cannot fit is an attack, not a big body.
-                    if (remaining_ > (SIZE_MAX >> 4)) return fail(st, errc::malformed_response, "a chunk size overflows");
+                    if (remaining_ > (SIZE_MAX >> 4)) return parse_failure(errc::malformed_response, "a chunk size overflows");
                     remaining_ = (remaining_ << 4) | std::size_t(hex_value(c));
                 } else if (c == ';') {
                     state_ = state::ext;
@@ -1360,7 +1361,7 @@ private:
                 } else if (c == '\n') {
                     end_size_line();
                 } else {
-                    return fail(st, errc::malformed_response, "a chunk-size line has junk after the size");
+                    return parse_failure(errc::malformed_response, "a chunk-size line has junk after the size");
                 }
                 ++i;
                 break;
@@ -1368,7 +1369,7 @@ private:
                 if (c == ';') state_ = state::ext;
                 else if (c == '\r') state_ = state::size_lf;
                 else if (c == '\n') end_size_line();
-                else if (c != ' ' && c != '\t') return fail(st, errc::malformed_response, "a chunk-size line has junk after the size");
+                else if (c != ' ' && c != '\t') return parse_failure(errc::malformed_response, "a chunk-size line has junk after the size");
                 ++i;
                 break;
             case state::ext:
@@ -1376,18 +1377,18 @@ private:
                 if (c == '\r') state_ = state::size_lf;
                 else if (c == '\n') end_size_line();
                 else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
-                    return fail(st, errc::malformed_response, "a chunk extension contains a control character");
+                    return parse_failure(errc::malformed_response, "a chunk extension contains a control character");
                 ++i;
                 break;
             case state::size_lf:
-                if (c != '\n') return fail(st, errc::malformed_response, "a chunk-size line ends in a bare CR");
+                if (c != '\n') return parse_failure(errc::malformed_response, "a chunk-size line ends in a bare CR");
                 end_size_line();
                 ++i;
                 break;
             case state::data: {
                 const std::size_t avail = n - i;
                 const std::size_t take = avail < remaining_ ? avail : remaining_;
-                if (!sink(p + i, take)) return fail(st, errc::body_too_large, "the body exceeds max_body_bytes");
+                if (!sink(p + i, take)) return parse_failure(errc::body_too_large, "the body exceeds max_body_bytes");
                 remaining_ -= take;
                 i += take;
                 if (remaining_ == 0) state_ = state::data_cr;
@@ -1397,11 +1398,11 @@ private:
                 // The CRLF after chunk data is checked: anything else means the sizes lie.
                 if (c == '\r') state_ = state::data_lf;
                 else if (c == '\n') state_ = state::size_start;
-                else return fail(st, errc::malformed_response, "no CRLF after chunk data: the chunk sizes lie");
+                else return parse_failure(errc::malformed_response, "no CRLF after chunk data: the chunk sizes lie");
                 ++i;
                 break;
             case state::data_lf:
-                if (c != '\n') return fail(st, errc::malformed_response, "no CRLF after chunk data: the chunk sizes lie");
+                if (c != '\n') return parse_failure(errc::malformed_response, "no CRLF after chunk data: the chunk sizes lie");
                 state_ = state::size_start;
                 ++i;
                 break;
@@ -1410,7 +1411,7 @@ private:
                 if (c == '\r') state_ = state::final_lf;
                 else if (c == '\n') state_ = state::done;
                 else state_ = state::trailer_line;
-                if (!count_trailer()) return fail(st, errc::header_too_large, "the trailer section exceeds max_head_bytes");
+                if (!count_trailer()) return parse_failure(errc::header_too_large, "the trailer section exceeds max_head_bytes");
                 ++i;
                 break;
             case state::trailer_line:
@@ -1418,18 +1419,18 @@ private:
                 // (RFC 9112 §2.2, RFC 9110 §5.5).
                 if (c == '\n') state_ = state::trailer_start;
                 else if (c == '\r') state_ = state::trailer_lf;
-                else if (c == '\0') return fail(st, errc::malformed_response, "a trailer line contains NUL");
-                if (!count_trailer()) return fail(st, errc::header_too_large, "the trailer section exceeds max_head_bytes");
+                else if (c == '\0') return parse_failure(errc::malformed_response, "a trailer line contains NUL");
+                if (!count_trailer()) return parse_failure(errc::header_too_large, "the trailer section exceeds max_head_bytes");
                 ++i;
                 break;
             case state::trailer_lf:
-                if (c != '\n') return fail(st, errc::malformed_response, "a trailer line contains a bare CR");
+                if (c != '\n') return parse_failure(errc::malformed_response, "a trailer line contains a bare CR");
                 state_ = state::trailer_start;
-                if (!count_trailer()) return fail(st, errc::header_too_large, "the trailer section exceeds max_head_bytes");
+                if (!count_trailer()) return parse_failure(errc::header_too_large, "the trailer section exceeds max_head_bytes");
                 ++i;
                 break;
             case state::final_lf:
-                if (c != '\n') return fail(st, errc::malformed_response, "the last chunk's trailer ends in a bare CR");
+                if (c != '\n') return parse_failure(errc::malformed_response, "the last chunk's trailer ends in a bare CR");
                 state_ = state::done;
                 ++i;
                 break;
@@ -1515,17 +1516,17 @@ public:
             head_.reset();
             // idem never asks to upgrade, so a 101 is not an answer it can read.
             if (out_->status == 101)
-                return fail(errc::malformed_response, "101 Switching Protocols to a request that asked for no upgrade");
+                return parse_failure(errc::malformed_response, "101 Switching Protocols to a request that asked for no upgrade");
             // RFC 9110 §15.2: interim responses come before the final one; skip them.
             // A server that sends them without end would hold the call until its deadline.
             if (is_interim(out_->status)) {
-                if (++interim_ > lim_->max_interim_responses) return fail(errc::too_many_headers, "more 1xx interim responses than the limit");
+                if (++interim_ > lim_->max_interim_responses) return parse_failure(errc::too_many_headers, "more 1xx interim responses than the limit");
                 continue;
             }
             if (const parse_step fe = decide_framing(*out_, method_, framing_); fe.failed) return fe;
             if (!sink_.fn && framing_.kind == body_kind::length) {
                 if (framing_.length > lim_->max_body_bytes)
-                    return fail(errc::body_too_large, "Content-Length exceeds max_body_bytes");
+                    return parse_failure(errc::body_too_large, "Content-Length exceeds max_body_bytes");
                 // Reserve on the server's word only up to a small bound; past it the body grows
                 // as bytes arrive, so a false Content-Length costs nothing it did not send.
                 out_->body.reserve(framing_.length < reserve_bound ? framing_.length : reserve_bound);
@@ -1566,7 +1567,6 @@ public:
     const detail::framing& framing() const noexcept { return framing_; }
 
 private:
-    static parse_step fail(errc e, const char* why = nullptr) noexcept { return parse_failure(e, why); }
 
     parse_step body(const char* p, std::size_t n) {
         if (sink_.fn) {
@@ -1736,6 +1736,7 @@ private:
 #define IDEM_RETRY_HPP
 
 
+#include <atomic>
 
 namespace idem {
 
@@ -1745,6 +1746,19 @@ struct failed_attempt {
     bool idempotent;   ///< idempotent method or Idempotency-Key (RFC 9110 §9.2.2)
     unsigned attempt;  ///< 1 for the first attempt
 };
+
+namespace detail {
+
+/// A seed for a retry policy's jitter that differs between objects, processes and runs.
+inline std::uint64_t jitter_seed(const void* self) noexcept {
+    static std::atomic<std::uint64_t> count{0};
+    std::uint64_t x = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    x ^= static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(self)) * 0x9e3779b97f4a7c15ull;
+    x ^= (count.fetch_add(1, std::memory_order_relaxed) + 1) * 0xbf58476d1ce4e5b9ull;
+    return x ? x : 0x9e3779b97f4a7c15ull; // xorshift must not start at zero
+}
+
+} // namespace detail
 
 namespace retry {
 
@@ -1853,6 +1867,9 @@ public:
         if (ceiling > cap_) ceiling = cap_;
         if (ceiling.count() <= 0) return {};
         // Full jitter spreads clients that failed together (xorshift64; quality is not needed).
+        // Seeded on first use from the clock, the object's address and a process-wide count,
+        // so that clients built at the same place (in one process or many) do not move in step.
+        if (seed_ == 0) seed_ = detail::jitter_seed(this);
         seed_ ^= seed_ << 13;
         seed_ ^= seed_ >> 7;
         seed_ ^= seed_ << 17;
@@ -1865,7 +1882,7 @@ private:
     std::chrono::nanoseconds base_ = std::chrono::milliseconds(50);
     std::chrono::nanoseconds cap_ = std::chrono::seconds(2);
     retry_rules rules_;
-    mutable std::uint64_t seed_ = 0x9e3779b97f4a7c15ull ^ reinterpret_cast<std::uintptr_t>(this);
+    mutable std::uint64_t seed_ = 0;
 };
 
 } // namespace retry
@@ -2156,7 +2173,6 @@ template <class P> struct retry_policy_asserts {
 #define IDEM_DETAIL_RESOLVE_HPP
 
 
-#include <atomic>
 #include <cerrno>
 
 #include <arpa/inet.h>
