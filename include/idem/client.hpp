@@ -3,6 +3,7 @@
 #define IDEM_CLIENT_HPP
 
 #include "detail/clock.hpp"
+#include "detail/connection_state.hpp"
 #include "detail/policy_traits.hpp"
 #include "detail/socket.hpp"
 #include "keep_alive.hpp"
@@ -373,8 +374,7 @@ private:
 
     // Returns an idle connection to use if the policy and the probe allow; closes it if not.
     bool take_idle_connection(bool idempotent, std::chrono::nanoseconds idle_for, unsigned attempt) {
-        const idle_connection facts{idle_for, exchanges_, hint_.timeout_s, hint_.max, max_first_};
-        if (!ka_.may_reuse(facts, idempotent)) {
+        if (!ka_.may_reuse(state_.facts(idle_for), idempotent)) {
             conn_.close();
             emit(event_kind::idle_expired, idle_for, attempt);
             return false;
@@ -409,7 +409,7 @@ private:
         bool reused = false;
         std::chrono::nanoseconds idle_for{0};
         if (conn_.is_open()) {
-            idle_for = detail::now() - idle_since_;
+            idle_for = state_.idle_for(detail::now());
             reused = take_idle_connection(idempotent, idle_for, attempt);
         }
         if (!reused) {
@@ -419,9 +419,7 @@ private:
                 return false;
             }
             ++stats_.connections_opened;
-            exchanges_ = 0;
-            hint_ = {};
-            max_first_ = -1;
+            state_.opened();
             emit(event_kind::connected, {}, attempt);
         }
         close_unless_kept guard{conn_};
@@ -443,32 +441,16 @@ private:
             return false;
         }
 
-        // RFC 9112 §9.3: keep the connection only if both sides allow it, the whole request
-        // went out, the body ended by its framing (not by EOF) and nothing follows it — bytes
-        // after a complete response are never read as the next one.
-        const bool keep = KeepAlive::persistent && sent == total && !reader_.ended_by_eof() &&
-                          stray == 0 && detail::response_allows_reuse(out, reader_.framing()) &&
-                          !detail::list_has_token(header_value(r.headers, "Connection"), "close");
         if (reused) detail::notify_reused(ka_, idle_for, detail::has_on_reused<KeepAlive>{});
-        if (keep) {
+        if (detail::connection_state::exchange_allows_reuse(KeepAlive::persistent, r, out, reader_,
+                                                            sent == total, stray)) {
             guard.keep = true;
-            idle_since_ = detail::now();
-            ++exchanges_;
-            if (auto ka = detail::field_value(out, detail::field_kind::keep_alive); !ka.empty()) {
-                hint_ = detail::parse_keep_alive(ka);
-                if (max_first_ < 0) max_first_ = hint_.max;
-            }
+            state_.kept(out, detail::now());
         } else {
             conn_.close();
             emit(event_kind::closed, {}, attempt);
         }
         return true;
-    }
-
-    static std::string_view header_value(const header_list& h, std::string_view name) noexcept {
-        for (const auto& f : h)
-            if (detail::iequals(f.name, name)) return f.value;
-        return {};
     }
 
     // Closes a failed connection. A reused one that died before any response byte was closed
@@ -492,10 +474,7 @@ private:
     error init_error_{errc{}};
     std::string prefix_;
     Transport conn_;
-    std::chrono::nanoseconds idle_since_{0};
-    unsigned exchanges_ = 0;
-    detail::keep_alive_hint hint_;
-    long max_first_ = -1;
+    detail::connection_state state_;
     std::string wbuf_;
     std::string rbuf_;
     detail::response_reader reader_;

@@ -2002,6 +2002,69 @@ inline void sleep_for(std::chrono::nanoseconds d) noexcept {
 } // namespace idem
 
 #endif
+// idem: the one owner of "may this connection carry another request?" (RFC 9112 §9.3) — what
+// the last exchange allowed, the server's Keep-Alive hint, how many exchanges the connection
+// has carried and since when it is idle. The client asks it; the KeepAlivePolicy decides on
+// the facts it gives.
+#ifndef IDEM_DETAIL_CONNECTION_STATE_HPP
+#define IDEM_DETAIL_CONNECTION_STATE_HPP
+
+
+
+namespace idem {
+namespace detail {
+
+class connection_state {
+public:
+    /// A new connection: nothing carried yet, no hint.
+    void opened() noexcept {
+        exchanges_ = 0;
+        hint_ = {};
+        max_first_ = -1;
+    }
+
+    std::chrono::nanoseconds idle_for(std::chrono::nanoseconds now) const noexcept { return now - idle_since_; }
+
+    /// The facts a KeepAlivePolicy decides on, for a connection idle for `idle_for`.
+    idle_connection facts(std::chrono::nanoseconds idle_for) const noexcept {
+        return {idle_for, exchanges_, hint_.timeout_s, hint_.max, max_first_};
+    }
+
+    /// After a complete response: whether the connection may carry another request. Both
+    /// sides must allow it (the request's and the response's Connection, HTTP/1.0 rules), the
+    /// whole request must have gone out, the body must have ended by its framing (not by EOF),
+    /// and nothing may follow it — bytes after a complete response are never read as the next.
+    static bool exchange_allows_reuse(bool persistent, const request_view& r, const response& out,
+                                      const response_reader& rd, bool request_all_sent,
+                                      std::size_t stray) noexcept {
+        if (!persistent || !request_all_sent || rd.ended_by_eof() || stray != 0) return false;
+        if (!response_allows_reuse(out, rd.framing())) return false;
+        for (const auto& h : r.headers)
+            if (iequals(h.name, "Connection") && list_has_token(h.value, "close")) return false;
+        return true;
+    }
+
+    /// Records an exchange after which the connection is kept, ending at `now`.
+    void kept(const response& out, std::chrono::nanoseconds now) {
+        idle_since_ = now;
+        ++exchanges_;
+        if (auto ka = field_value(out, field_kind::keep_alive); !ka.empty()) {
+            hint_ = parse_keep_alive(ka);
+            if (max_first_ < 0) max_first_ = hint_.max;
+        }
+    }
+
+private:
+    std::chrono::nanoseconds idle_since_{0};
+    unsigned exchanges_ = 0;
+    keep_alive_hint hint_;
+    long max_first_ = -1;
+};
+
+} // namespace detail
+} // namespace idem
+
+#endif
 // idem: compile-time checks that a KeepAlivePolicy or RetryPolicy has what the client calls.
 #ifndef IDEM_DETAIL_POLICY_TRAITS_HPP
 #define IDEM_DETAIL_POLICY_TRAITS_HPP
@@ -3067,8 +3130,7 @@ private:
 
     // Returns an idle connection to use if the policy and the probe allow; closes it if not.
     bool take_idle_connection(bool idempotent, std::chrono::nanoseconds idle_for, unsigned attempt) {
-        const idle_connection facts{idle_for, exchanges_, hint_.timeout_s, hint_.max, max_first_};
-        if (!ka_.may_reuse(facts, idempotent)) {
+        if (!ka_.may_reuse(state_.facts(idle_for), idempotent)) {
             conn_.close();
             emit(event_kind::idle_expired, idle_for, attempt);
             return false;
@@ -3103,7 +3165,7 @@ private:
         bool reused = false;
         std::chrono::nanoseconds idle_for{0};
         if (conn_.is_open()) {
-            idle_for = detail::now() - idle_since_;
+            idle_for = state_.idle_for(detail::now());
             reused = take_idle_connection(idempotent, idle_for, attempt);
         }
         if (!reused) {
@@ -3113,9 +3175,7 @@ private:
                 return false;
             }
             ++stats_.connections_opened;
-            exchanges_ = 0;
-            hint_ = {};
-            max_first_ = -1;
+            state_.opened();
             emit(event_kind::connected, {}, attempt);
         }
         close_unless_kept guard{conn_};
@@ -3137,32 +3197,16 @@ private:
             return false;
         }
 
-        // RFC 9112 §9.3: keep the connection only if both sides allow it, the whole request
-        // went out, the body ended by its framing (not by EOF) and nothing follows it — bytes
-        // after a complete response are never read as the next one.
-        const bool keep = KeepAlive::persistent && sent == total && !reader_.ended_by_eof() &&
-                          stray == 0 && detail::response_allows_reuse(out, reader_.framing()) &&
-                          !detail::list_has_token(header_value(r.headers, "Connection"), "close");
         if (reused) detail::notify_reused(ka_, idle_for, detail::has_on_reused<KeepAlive>{});
-        if (keep) {
+        if (detail::connection_state::exchange_allows_reuse(KeepAlive::persistent, r, out, reader_,
+                                                            sent == total, stray)) {
             guard.keep = true;
-            idle_since_ = detail::now();
-            ++exchanges_;
-            if (auto ka = detail::field_value(out, detail::field_kind::keep_alive); !ka.empty()) {
-                hint_ = detail::parse_keep_alive(ka);
-                if (max_first_ < 0) max_first_ = hint_.max;
-            }
+            state_.kept(out, detail::now());
         } else {
             conn_.close();
             emit(event_kind::closed, {}, attempt);
         }
         return true;
-    }
-
-    static std::string_view header_value(const header_list& h, std::string_view name) noexcept {
-        for (const auto& f : h)
-            if (detail::iequals(f.name, name)) return f.value;
-        return {};
     }
 
     // Closes a failed connection. A reused one that died before any response byte was closed
@@ -3186,10 +3230,7 @@ private:
     error init_error_{errc{}};
     std::string prefix_;
     Transport conn_;
-    std::chrono::nanoseconds idle_since_{0};
-    unsigned exchanges_ = 0;
-    detail::keep_alive_hint hint_;
-    long max_first_ = -1;
+    detail::connection_state state_;
     std::string wbuf_;
     std::string rbuf_;
     detail::response_reader reader_;
