@@ -91,6 +91,16 @@ def main():
         else:
             print(f"ok: {name}")
             passed += 1
+    # clang checks the lifetime annotations: a view into a temporary response is an error.
+    if "clang" in subprocess.run(cxx + ["--version"], capture_output=True, text=True).stdout:
+        rc, err = compile_snippet(cxx, flags + ["-Werror=dangling"],
+                                  'std::string_view f() { std::string_view v = idem::response{}.header("x"); return v; }')
+        if rc != 0 and ("temporary" in err or "dangl" in err):
+            print("ok: a view into a temporary response is flagged (lifetimebound)")
+            passed += 1
+        else:
+            print("FAIL: a view into a temporary response compiled:\n" + err[:1000])
+            failed += 1
     rc, err = compile_snippet(cxx, flags, "int main() {}", "-std=c++14")
     if rc != 0 and "idem needs C++17" in err:
         print("ok: -std=c++14 stops with a clear #error")

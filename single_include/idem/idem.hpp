@@ -857,7 +857,8 @@ struct fields_of;
 enum class field_kind : unsigned char { other, content_length, transfer_encoding, connection, keep_alive };
 } // namespace detail
 
-/// A received response. Reusable: pass the same object to basic_client::send and the head and
+/// A received response. Its views (reason(), header(), header_at()) point into it: they are
+/// valid while it lives and is not sent into again. Reusable: pass the same object to basic_client::send and the head and
 /// body buffers keep their capacity, so a steady loop stops allocating.
 class response {
 public:
@@ -866,10 +867,10 @@ public:
     std::string body;      ///< the decoded body (chunked framing removed)
 
     /// The reason phrase, possibly empty.
-    std::string_view reason() const noexcept { return view(reason_); }
+    std::string_view reason() const noexcept IDEM_LIFETIMEBOUND { return view(reason_); }
 
     /// The first field named `name` (ASCII case-insensitive), or an empty view when absent.
-    std::string_view header(std::string_view name) const noexcept {
+    std::string_view header(std::string_view name) const noexcept IDEM_LIFETIMEBOUND {
         for (const auto& f : fields_)
             if (detail::iequals(view(f.name), name)) return view(f.value);
         return {};
@@ -881,7 +882,7 @@ public:
     }
     std::size_t header_count() const noexcept { return fields_.size(); }
     /// The i-th field in received order (i < header_count()).
-    idem::header header_at(std::size_t i) const noexcept {
+    idem::header header_at(std::size_t i) const noexcept IDEM_LIFETIMEBOUND {
         return {view(fields_[i].name), view(fields_[i].value)};
     }
 
