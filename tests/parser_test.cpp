@@ -87,6 +87,7 @@ const std::vector<bad_case>& bad_cases() {
         {"no CRLF after chunk data", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", errc::malformed_response},
         {"junk instead of CR after chunk data", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\n0\r\n\r\n", errc::malformed_response},
         {"CR without LF after chunk data", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\rX0\r\n\r\n", errc::malformed_response},
+        {"chunk sizes that lie", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab3\r\nxyz\r\n0\r\n\r\n", errc::malformed_response},
         {"space inside chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1 2\r\nx\r\n", errc::malformed_response},
         {"EOF inside Content-Length body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", errc::unexpected_eof},
         {"EOF inside chunked body", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", errc::unexpected_eof},

@@ -43,6 +43,7 @@ enum class action {
     delay,                ///< execute, wait `delay_for`, then answer
     raw,                  ///< execute, send `raw` bytes verbatim, then close if `close_after`
     drip,                 ///< execute, send `raw` one byte every `delay_for`
+    respond_then_raw,     ///< execute, answer 200, then `delay_for` later send `raw` (idle bytes)
     continue_first,       ///< send "100 Continue" on the head alone, then read the body and answer
     raw_before_body,      ///< execute on the head alone: send `raw` before reading the body, then
                           ///< close (`close_after`) or hold the connection unread for 3 s
@@ -383,6 +384,13 @@ private:
                 record(method, id);
                 send_all(fd, ok);
                 break;
+            case action::respond_then_raw: {
+                record(method, id);
+                send_all(fd, ok);
+                pollfd p{stop_pipe_[0], POLLIN, 0};
+                if (::poll(&p, 1, int(s.delay_for.count())) == 0) send_all(fd, s.raw);
+                break;
+            }
             }
             if (client_close) {
                 ::close(fd);

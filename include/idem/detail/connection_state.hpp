@@ -35,12 +35,13 @@ public:
 
     /// After a complete response: whether the connection may carry another request. Both
     /// sides must allow it (the request's and the response's Connection, HTTP/1.0 rules), the
-    /// whole request must have gone out, the body must have ended by its framing (not by EOF),
-    /// and nothing may follow it — bytes after a complete response are never read as the next.
+    /// whole request must have gone out, the body must have ended by its framing (a body that
+    /// ends at EOF has framing that says so: must_close), and nothing may follow it — bytes
+    /// after a complete response are never read as the next one.
     static bool exchange_allows_reuse(bool persistent, const request_view& r, const response& out,
                                       const response_reader& rd, bool request_all_sent,
                                       std::size_t stray) noexcept {
-        if (!persistent || !request_all_sent || rd.ended_by_eof() || stray != 0) return false;
+        if (!persistent || !request_all_sent || stray != 0) return false;
         if (!response_allows_reuse(out, rd.framing())) return false;
         for (const auto& h : r.headers)
             if (iequals(h.name, "Connection") && list_has_token(h.value, "close")) return false;
