@@ -1,6 +1,7 @@
 // Integration tests: idem's client against the fault-injecting loopback server.
 #include "support/test_idem.hpp"
 #include "support/fault_transport.hpp"
+#include "support/options.hpp"
 #include "support/test_server.hpp"
 
 #include <arpa/inet.h>
@@ -42,14 +43,7 @@ server_config idle_after(std::chrono::milliseconds ms) {
     return c;
 }
 
-idem::client_options quick() {
-    idem::client_options o;
-    o.connect_timeout = 2s;
-    o.read_timeout = 5s;
-    o.write_timeout = 5s;
-    o.deadline = 10s;
-    return o;
-}
+idem::client_options quick() { return idem_test::quick_options(); }
 
 // A port on which nothing listens: bind, read the port, close.
 unsigned short closed_port() {

@@ -3,6 +3,7 @@
 // early answer to an upload is returned, and no policy can make the client re-send what the
 // guarantees forbid.
 #include "support/test_idem.hpp"
+#include "support/options.hpp"
 #include "support/test_server.hpp"
 
 #include <atomic>
@@ -22,14 +23,7 @@ using idem_test::test_server;
 
 namespace {
 
-idem::client_options quick() {
-    idem::client_options o;
-    o.connect_timeout = 2s;
-    o.read_timeout = 2s;
-    o.write_timeout = 5s;
-    o.deadline = 10s;
-    return o;
-}
+idem::client_options quick() { return idem_test::quick_options(); }
 
 // Says yes to every retry, at once: the most dangerous policy a user can write.
 struct retry_everything {
