@@ -238,6 +238,7 @@ def main(argv):
         shutil.copytree(ROOT / "tests", pristine / "tests")
         killed = survived = stale = 0
         for name, rel, old, new, tests in chosen:
+            tests = list(dict.fromkeys(tests))  # each file once, in order
             tree = work / "include"
             if tree.exists():
                 shutil.rmtree(tree)
