@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     }
     auto url = idem::parse_url(argv[1]);
     if (!url) return 2;
-    idem::basic_client<cautious_keep_alive, idem::retry::idempotent> c{argv[1]};
+    idem::basic_client<cautious_keep_alive, idem::retry::idempotent> c{url->origin()};
     for (int i = 0; i < 3; ++i) {
         auto r = c.get(url->target);
         if (!r) {

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "error: %s\n", url.error().message().c_str());
         return 2;
     }
-    idem::basic_client<idem::keep_alive::timeout_bounded, logged_retry> c{argv[1]};
+    idem::basic_client<idem::keep_alive::timeout_bounded, logged_retry> c{url->origin()};
     auto r = c.get(url->target);
     if (!r) {
         std::fprintf(stderr, "error: %s: %s\n", std::string(idem::to_string(r.error().code())).c_str(),

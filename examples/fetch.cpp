@@ -299,7 +299,7 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
             const std::string origin = parsed->authority;
             auto& c = clients[origin];
             if (!c) {
-                c.reset(new client_t(u, o, ka, idem::retry::idempotent{s.retries + 1}));
+                c.reset(new client_t(parsed->origin(), o, ka, idem::retry::idempotent{s.retries + 1}));
                 c->set_event_handler(&log_event, &events);
             }
             if (s.verbose)

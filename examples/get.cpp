@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bad URL: %s\n", url.error().message().c_str());
         return 2;
     }
-    idem::client c{argv[1]};
+    idem::client c{url->origin()};
     auto r = c.get(url->target, {{"Accept", "text/plain"}});
     if (!r) {
         std::fprintf(stderr, "GET failed: %s\n", r.error().message().c_str());

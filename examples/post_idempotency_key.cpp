@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
     }
     auto url = idem::parse_url(argv[1]);
     if (!url) return 2;
-    idem::client c{argv[1]};
+    idem::client c{url->origin()};
     // One key per logical operation, reused by every retry of it (here: time-based, for show).
     const std::string key =
         "order-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     }
     auto url = idem::parse_url(argv[1]);
     if (!url) return 2;
-    idem::basic_client<idem::keep_alive::timeout_bounded, status_retry> c{argv[1]};
+    idem::basic_client<idem::keep_alive::timeout_bounded, status_retry> c{url->origin()};
     auto r = c.get(url->target);
     if (!r) {
         std::fprintf(stderr, "error: %s\n", r.error().message().c_str());

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
     if (!f) return 2;
     idem::client_options o;
     o.deadline = std::chrono::minutes(30); // a big download may take a while
-    idem::client c{argv[1], o};
+    idem::client c{url->origin(), o};
     idem::response head; // status and fields; the body goes to the sink
     unsigned long long total = 0;
     auto r = c.send(idem::request{"GET", url->target, {}, {}}, head, [&](const char* p, std::size_t n) {

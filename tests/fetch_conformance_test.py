@@ -47,6 +47,7 @@ class RawServer:
     def __init__(self, payload, keep_open_once=False):
         self.payload = payload
         self.keep_open_once = keep_open_once
+        self.request_lines = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -70,6 +71,7 @@ class RawServer:
                     if not chunk:
                         break
                     data += chunk
+                self.request_lines.append(data.split(b"\r\n", 1)[0])
                 conn.sendall(self.payload)
                 if self.keep_open_once:
                     self.keep_open_once = False
@@ -178,6 +180,15 @@ def main():
     report("--retries beyond the budget is bad usage", retries.returncode == 2, retries)
     report("the largest --retries still makes the request", big_budget.returncode == 0 and
            big_budget.stdout == b"error body!", big_budget)
+    # The URL's path and query are the request target, sent once (not under a prefix).
+    server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    try:
+        t = subprocess.run([fetch, f"http://127.0.0.1:{server.port}/a/b?c=1"], capture_output=True, timeout=30)
+    finally:
+        server.stop()
+    report("the URL's path is the target", t.returncode == 0 and
+           server.request_lines == [b"GET /a/b?c=1 HTTP/1.1"], (t, server.request_lines))
+
     # Errors explain: the rule broken and, for a URL without a scheme, the likely fix.
     noscheme = subprocess.run([fetch, "localhost:8000/x"], capture_output=True, timeout=30)
     report("a URL without a scheme suggests http://", noscheme.returncode == 1 and noscheme.stderr.startswith(

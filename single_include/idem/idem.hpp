@@ -487,6 +487,10 @@ struct url {
     std::uint16_t port = 80;
     std::string target = "/"; ///< origin-form path and query (RFC 9112 §3.2.1), never empty
     std::string authority;   ///< the Host header value (RFC 9110 §7.2): host, [v6], ":port" if not 80
+
+    /// "http://" + authority: the base URL of a client for this URL's origin, without its path
+    /// (a client's base path is a prefix of every target, so pass `target` to the call).
+    std::string origin() const { return "http://" + authority; }
 };
 
 namespace detail {

@@ -9,7 +9,7 @@ int main(int argc, char** argv) {
     static_assert(IDEM_VERSION_MAJOR == 0, "the version macros come with the header");
     auto url = idem::parse_url(argv[1]);
     if (!url) return 3;
-    idem::client c{argv[1]};
+    idem::client c{url->origin()};
     auto r = c.get(url->target);
     if (!r) {
         std::fprintf(stderr, "error: %s\n", r.error().message().c_str());
