@@ -2961,10 +2961,8 @@ public:
         prefix_ = url_.target;
         while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
         // Everything that reaches the wire is validated, the options included.
-        if (const char* why = detail::field_value_problem(opts_.user_agent)) {
-            (void)why;
+        if (detail::field_value_problem(opts_.user_agent))
             init_error_ = error(errc::invalid_request, "client_options::user_agent contains CR, LF or another control");
-        }
     }
 
     /// errc{} when the client was built from a valid URL and options, else why not (the whole
