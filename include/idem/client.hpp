@@ -75,6 +75,27 @@ struct client_stats {
 
 namespace detail {
 
+/// Reads a client's base URL and checks its options, once for every kind of client: the origin
+/// into `u`, the path that prefixes every target into `prefix`, and why not into `err`.
+inline void parse_base_url(std::string_view base_url, const client_options& o, url& u,
+                           std::string& prefix, error& err) {
+    auto parsed = parse_url(base_url);
+    if (!parsed) {
+        err = parsed.error();
+        return;
+    }
+    u = std::move(*parsed);
+    if (u.target.find('?') != std::string::npos) {
+        err = error(errc::invalid_url, "a base URL cannot have a query; give it with each target");
+        return;
+    }
+    prefix = u.target;
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    // Everything that reaches the wire is validated, the options included.
+    if (field_value_problem(o.user_agent))
+        err = error(errc::invalid_request, "client_options::user_agent contains CR, LF or another control");
+}
+
 /// One receive from `conn` into `rbuf`, fed to `reader`. `done` when the response is complete;
 /// `stray` counts bytes that followed it. Shared by every client over the same transport.
 template <class Transport>
@@ -186,21 +207,7 @@ public:
     explicit basic_client(std::string_view base_url, client_options o = {}, KeepAlive ka = {},
                           Retry rp = {})
         : opts_(std::move(o)), ka_(std::move(ka)), retry_(std::move(rp)) {
-        auto u = parse_url(base_url);
-        if (!u) {
-            init_error_ = u.error();
-            return;
-        }
-        url_ = std::move(*u);
-        if (url_.target.find('?') != std::string::npos) {
-            init_error_ = error(errc::invalid_url, "a base URL cannot have a query; give it with each target");
-            return;
-        }
-        prefix_ = url_.target;
-        while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
-        // Everything that reaches the wire is validated, the options included.
-        if (detail::field_value_problem(opts_.user_agent))
-            init_error_ = error(errc::invalid_request, "client_options::user_agent contains CR, LF or another control");
+        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_);
     }
 
     /// errc{} when the client was built from a valid URL and options, else why not (the whole
