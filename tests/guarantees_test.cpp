@@ -3,6 +3,7 @@
 // early answer to an upload is returned, and no policy can make the client re-send what the
 // guarantees forbid.
 #include "support/test_idem.hpp"
+#include "support/fault_transport.hpp"
 #include "support/options.hpp"
 #include "support/test_server.hpp"
 
@@ -156,6 +157,26 @@ TEST_CASE("an early answer during an upload is returned, and nothing is re-sent"
     auto next = c.get("/");
     REQUIRE(next);
     CHECK(next->body == "ok");
+}
+
+TEST_CASE("an answer that arrives behind a reset is read, not reported as the reset") {
+    // Whether the client sees the answer before the reset depends on timing; the fault
+    // transport fixes the order: the upload fails with ECONNRESET part way, and the answer
+    // the server sent on the head alone is in the receive buffer.
+    using faulty = idem::basic_client<idem::keep_alive::timeout_bounded, idem::retry::idempotent,
+                                      idem_test::fault_transport>;
+    test_server s;
+    faulty c{s.url(), quick()};
+    s.push(step{action::raw_before_body,
+                "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big!", 0ms, false});
+    c.transport().fail_next_send(ECONNRESET, 4096);
+    auto r = c.put("/upload", std::string(1u << 20, 'u'), {{"X-Request-Id", "rst"}});
+    REQUIRE(r);
+    CHECK(r->status == 413);
+    CHECK(r->body == "too big!");
+    CHECK(s.executed_id("rst") == 1);
+    CHECK(c.stats().retries == 0);
+    CHECK(!c.has_idle_connection());
 }
 
 TEST_CASE("an early answer from a server that stops reading is seen while the upload stalls") {
