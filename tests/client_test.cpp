@@ -725,3 +725,97 @@ TEST_CASE("the client tells the policy which ages worked, and logs each decision
     REQUIRE(!refused.get("/"));
     CHECK(rlog.count(idem::event_kind::retry) == 2);
 }
+
+TEST_CASE("learning takes only evidence of an idle close, and reports each change") {
+    using faulty = idem::basic_client<idem::keep_alive::timeout_bounded, idem::retry::idempotent,
+                                      idem_test::fault_transport>;
+    SUBCASE("the probe finds the connection closed or reset: learned, one event") {
+        for (auto l : {idem::detail::liveness::closed, idem::detail::liveness::reset}) {
+            test_server s;
+            faulty c{s.url(), quick()};
+            event_log log;
+            c.set_event_handler(&event_log::record, &log);
+            REQUIRE(c.get("/"));
+            c.transport().next_probe(l);
+            REQUIRE(c.get("/"));
+            CHECK(c.stats().stale_probes == 1);
+            CHECK(log.count(idem::event_kind::learned) == 1);
+            CHECK(c.keep_alive_policy().bound() < c.keep_alive_policy().initial_bound());
+            CHECK(c.keep_alive_policy().learned().why == idem::learn_reason::idle_close);
+        }
+    }
+    SUBCASE("the probe finds stray bytes (a 408, garbage): a fresh connection, nothing learned") {
+        test_server s;
+        faulty c{s.url(), quick()};
+        event_log log;
+        c.set_event_handler(&event_log::record, &log);
+        REQUIRE(c.get("/"));
+        c.transport().next_probe(idem::detail::liveness::stray_bytes);
+        REQUIRE(c.get("/"));
+        CHECK(c.stats().stale_probes == 1);
+        CHECK(log.count(idem::event_kind::learned) == 0);
+        CHECK(c.keep_alive_policy().bound() == c.keep_alive_policy().initial_bound());
+        CHECK(c.keep_alive_policy().learned().closed == 0ns);
+    }
+    SUBCASE("a reset as the request arrives is the idle race: learned") {
+        test_server s;
+        idem::client c{s.url(), quick()};
+        event_log log;
+        c.set_event_handler(&event_log::record, &log);
+        REQUIRE(c.get("/"));
+        s.push(action::rst_before_execute);
+        REQUIRE(c.get("/"));
+        CHECK(c.stats().stale_failures == 1);
+        CHECK(log.count(idem::event_kind::learned) == 1);
+        CHECK(c.keep_alive_policy().learned().closed > 0ns);
+    }
+    SUBCASE("a reset 1 s after the request went out is a crash while processing: nothing learned") {
+        test_server s;
+        idem::client c{s.url(), quick()};
+        event_log log;
+        c.set_event_handler(&event_log::record, &log);
+        REQUIRE(c.get("/"));
+        s.push(step{action::rst_after_execute, "", 1000ms, false});
+        auto r = c.get("/", {{"X-Request-Id", "crash"}});
+        REQUIRE(r); // retried: a GET may run twice
+        CHECK(s.executed_id("crash") == 2);
+        CHECK(c.stats().stale_failures == 1);
+        CHECK(log.count(idem::event_kind::learned) == 0);
+        CHECK(c.keep_alive_policy().bound() == c.keep_alive_policy().initial_bound());
+        CHECK(c.keep_alive_policy().learned().closed == 0ns);
+    }
+    SUBCASE("a policy that does not learn reports nothing") {
+        test_server s;
+        idem::client c{s.url(), quick(), idem::keep_alive::timeout_bounded{}.learning(false)};
+        event_log log;
+        c.set_event_handler(&event_log::record, &log);
+        REQUIRE(c.get("/"));
+        s.push(action::rst_before_execute);
+        REQUIRE(c.get("/"));
+        CHECK(c.stats().stale_failures == 1);
+        CHECK(log.count(idem::event_kind::learned) == 0);
+    }
+}
+
+TEST_CASE("a server whose idle timeout goes up is noticed: exploring GETs raise the bound again") {
+    test_server s(idle_after(150ms));
+    idem::client c{s.url(), quick()};
+    REQUIRE(c.get("/"));
+    REQUIRE(s.wait_idle_closes(1, 5s));
+    REQUIRE(c.get("/")); // the probe finds it closed at ~150 ms+: the bound drops
+    const auto lowered = c.keep_alive_policy().bound();
+    REQUIRE(lowered < c.keep_alive_policy().initial_bound());
+    s.set_idle_timeout(5000ms);
+    // Each request waits until its connection is older than what was learned, younger than the
+    // new timeout; the client explores one in five of those with a GET and, seeing it work,
+    // forgets the close.
+    const auto wait = lowered * 2 + 60ms;
+    int i = 0;
+    for (; i < 12 && c.keep_alive_policy().bound() == lowered; ++i) {
+        std::this_thread::sleep_for(wait); // the age under test, not a synchronisation
+        REQUIRE(c.get("/"));
+    }
+    CHECK(i <= 6);
+    CHECK(c.keep_alive_policy().bound() == c.keep_alive_policy().initial_bound());
+    CHECK(c.keep_alive_policy().learned().why == idem::learn_reason::forgot_close);
+}

@@ -28,8 +28,8 @@ TEST_CASE("timeout_bounded reuses only below its bound") {
     CHECK(p.may_reuse(idle(4499ms), true));
     CHECK(!p.may_reuse(idle(4500ms), true));
     timeout_bounded q(200ms);
-    CHECK(q.may_reuse(idle(199ms), false));
-    CHECK(!q.may_reuse(idle(201ms), false));
+    CHECK(q.may_reuse(idle(199ms), true));
+    CHECK(!q.may_reuse(idle(201ms), true));
 }
 
 TEST_CASE("a stricter bound for non-idempotent requests") {
@@ -86,36 +86,135 @@ TEST_CASE("the server's max= caps requests per connection") {
     CHECK(p.may_reuse(c, true));
 }
 
-TEST_CASE("learning: a server caught closing an idle connection lowers the bound below that age") {
+// The policy takes ages as facts, so these run on a fake clock: each age is what the client
+// would have measured.
+
+TEST_CASE("learning: a close at an age never proven lowers the bound a quarter below it") {
     timeout_bounded p;
+    CHECK(p.learned().why == idem::learn_reason::configured);
     p.on_idle_close(300ms);
-    CHECK(p.bound() < 300ms);
     CHECK(p.bound() == 225ms);
+    CHECK(p.learned().closed == 300ms);
+    CHECK(p.learned().why == idem::learn_reason::idle_close);
+    CHECK(p.learned().changes == 1);
     CHECK(!p.may_reuse(idle(260ms), true));
     CHECK(p.may_reuse(idle(200ms), true));
-    p.on_idle_close(2s); // a later, older death never raises it
+    p.on_idle_close(2s); // a later, older close says nothing new
     CHECK(p.bound() == 225ms);
+    CHECK(p.learned().changes == 1);
     CHECK(p.initial_bound() == 4500ms);
     timeout_bounded fixed;
     fixed.learning(false);
     fixed.on_idle_close(300ms);
     CHECK(fixed.bound() == 4500ms);
+    fixed.on_reused(400ms);
+    CHECK(fixed.learned().changes == 0);
 }
 
-TEST_CASE("learning ignores deaths far younger than an age that has already worked") {
+TEST_CASE("learning: an age that worked below the shortest close holds the bound up") {
+    timeout_bounded p;
+    p.on_reused(290ms);
+    p.on_idle_close(300ms); // the race at the timeout itself: 290 ms has worked
+    CHECK(p.bound() == 290ms);
+    CHECK(p.learned().worked == 290ms);
+}
+
+TEST_CASE("learning: one close at an age that worked is set aside; a second confirms") {
     timeout_bounded p;
     p.on_reused(250ms);
     CHECK(p.longest_survived() == 250ms);
-    p.on_idle_close(10ms); // a reset after a crash, not the idle timeout
+    p.on_idle_close(10ms); // a reset after a crash, a reload: not the idle timeout
     CHECK(p.bound() == 4500ms);
-    p.on_idle_close(124ms);
+    p.on_reused(250ms); // a success between: the next close is a first one again
+    p.on_idle_close(200ms);
     CHECK(p.bound() == 4500ms);
-    // Near the proven age it is the timeout racing: some reuses win, some lose. Learn.
-    p.on_reused(301ms);
+    p.on_idle_close(200ms); // twice in a row: the server's timeout went down
+    CHECK(p.bound() == 150ms);
+    CHECK(p.learned().why == idem::learn_reason::confirmed);
+    CHECK(p.learned().worked == 0ms);
+}
+
+TEST_CASE("learning: the floor keeps one young close from turning keep-alive off") {
+    timeout_bounded p;
+    p.on_idle_close(50ms);
+    CHECK(p.bound() == 100ms);
+    CHECK(p.may_reuse(idle(60ms), true));
+    p.min_bound(10ms);
+    CHECK(p.bound() == 37500us);
+    timeout_bounded small(50ms); // a configured bound under the floor stays as configured
+    small.on_idle_close(40ms);
+    CHECK(small.bound() == 50ms);
+}
+
+TEST_CASE("forgetting: a reuse older than the shortest close forgets it") {
+    timeout_bounded p;
     p.on_idle_close(300ms);
     CHECK(p.bound() == 225ms);
-    CHECK(!p.may_reuse(idle(260ms), true));
-    CHECK(p.may_reuse(idle(200ms), true));
+    p.on_reused(700ms);
+    CHECK(p.bound() == 4500ms);
+    CHECK(p.learned().closed == 0ms);
+    CHECK(p.learned().why == idem::learn_reason::forgot_close);
+    CHECK(p.learned().changes == 2);
+}
+
+TEST_CASE("forgetting: a reuse just past the shortest close is the race at the timeout, not a change") {
+    timeout_bounded p;
+    p.on_idle_close(300ms);
+    p.on_reused(320ms); // the server's timer ran late once
+    CHECK(p.learned().closed == 300ms);
+    CHECK(p.bound() == 300ms); // up to the close, never past it
+    p.on_reused(374ms);
+    CHECK(p.learned().closed == 300ms);
+    p.on_reused(375ms); // a quarter older: that close was not the timeout
+    CHECK(p.learned().closed == 0ms);
+    CHECK(p.bound() == 4500ms);
+}
+
+TEST_CASE("forgetting: a reuse between the bound and the shortest close raises the bound to it") {
+    timeout_bounded p;
+    p.on_idle_close(400ms);
+    CHECK(p.bound() == 300ms);
+    p.on_reused(350ms);
+    CHECK(p.bound() == 350ms);
+    CHECK(p.learned().why == idem::learn_reason::reuse_worked);
+}
+
+TEST_CASE("exploring: every few refusals an idempotent request may reuse an older connection") {
+    timeout_bounded p;
+    p.on_idle_close(300ms);
+    for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < 4; ++i) CHECK(!p.may_reuse(idle(700ms), true));
+        CHECK(p.may_reuse(idle(700ms), true));
+    }
+    // Never for what is not idempotent, never past the configured bound or the server's hint.
+    for (int i = 0; i < 20; ++i) CHECK(!p.may_reuse(idle(700ms), false));
+    for (int i = 0; i < 20; ++i) CHECK(!p.may_reuse(idle(5s), true));
+    auto hinted = idle(700ms);
+    hinted.server_timeout_s = 0;
+    for (int i = 0; i < 20; ++i) CHECK(!p.may_reuse(hinted, true));
+    timeout_bounded off;
+    off.on_idle_close(300ms);
+    off.explore_after(0);
+    for (int i = 0; i < 20; ++i) CHECK(!off.may_reuse(idle(700ms), true));
+    timeout_bounded nothing_learned; // a bound never lowered has nothing to explore
+    for (int i = 0; i < 20; ++i) CHECK(!nothing_learned.may_reuse(idle(4600ms), true));
+}
+
+TEST_CASE("non-idempotent requests reuse only well inside the bound") {
+    timeout_bounded p;
+    CHECK(timeout_bounded::non_idempotent_share(4500ms) == 3375ms);
+    CHECK(p.may_reuse(idle(3374ms), false));
+    CHECK(!p.may_reuse(idle(3376ms), false));
+    CHECK(p.may_reuse(idle(3376ms), true));
+    p.on_idle_close(400ms); // bound 300 ms: POSTs below 225 ms
+    CHECK(p.may_reuse(idle(224ms), false));
+    CHECK(!p.may_reuse(idle(226ms), false));
+    auto hinted = idle(2900ms);
+    hinted.server_timeout_s = 5; // hinted bound 4 s: POSTs below 3 s
+    timeout_bounded q;
+    CHECK(q.may_reuse(hinted, false));
+    hinted.idle_for = 3100ms;
+    CHECK(!q.may_reuse(hinted, false));
 }
 
 namespace {

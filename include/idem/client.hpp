@@ -53,11 +53,13 @@ enum class event_kind : unsigned char {
     stale_failure, ///< a reused connection failed before any response byte
     retry,         ///< the retry policy sends the request again
     closed,        ///< the connection was closed after an exchange
+    learned,       ///< the keep-alive policy's bound changed (idle_for: the bound now)
 };
 
 struct event {
     event_kind kind;
-    std::chrono::nanoseconds idle_for; ///< the connection's idle age, where it has one
+    std::chrono::nanoseconds idle_for; ///< the connection's idle age, where it has one; for
+                                       ///< `learned`, the bound now in force
     unsigned attempt;                  ///< the attempt it happened in
     errc err;                          ///< the failure behind a retry or stale_failure
 };
@@ -384,13 +386,17 @@ private:
             emit(event_kind::idle_expired, idle_for, attempt);
             return false;
         }
-        if (detail::probes_before_reuse<KeepAlive>::value &&
-            conn_.probe() != detail::liveness::alive) {
-            conn_.close();
-            ++stats_.stale_probes;
-            ka_.on_idle_close(idle_for);
-            emit(event_kind::probe_closed, idle_for, attempt);
-            return false;
+        if (detail::probes_before_reuse<KeepAlive>::value) {
+            const detail::liveness l = conn_.probe();
+            if (l != detail::liveness::alive) {
+                conn_.close();
+                ++stats_.stale_probes;
+                // EOF or a reset before anything was written is the server's idle close; bytes
+                // nobody asked for (a 408, garbage) say nothing about its timeout.
+                if (l != detail::liveness::stray_bytes) teach_idle_close(idle_for, attempt);
+                emit(event_kind::probe_closed, idle_for, attempt);
+                return false;
+            }
         }
         ++stats_.reuses;
         emit(event_kind::reused, idle_for, attempt);
@@ -418,13 +424,14 @@ private:
             reused = take_idle_connection(idempotent, idle_for, attempt);
         }
         if (!reused) {
+            const auto dial_start = detail::now();
             const error ce = open_connection(deadline);
             if (ce.code() != errc{}) {
                 e = ce;
                 return false;
             }
             ++stats_.connections_opened;
-            state_.opened();
+            state_.opened(detail::now() - dial_start);
             emit(event_kind::connected, {}, attempt);
         }
         close_unless_kept guard{conn_};
@@ -433,6 +440,7 @@ private:
 
         const std::size_t total = wbuf_.size() + r.body.size();
         std::size_t sent = 0, stray = 0;
+        const auto exchange_start = detail::now();
         const error xe = detail::exchange(conn_, rbuf_, reader_, wbuf_, r.body,
                                           detail::saturated(opts_.write_timeout),
                                           detail::saturated(opts_.read_timeout), deadline, reused,
@@ -442,11 +450,14 @@ private:
             e.set_reused(reused)
                 .set_written(sent == 0 ? written::none : sent < total ? written::partial : written::all)
                 .set_response_started(reader_.started());
-            fail_connection(e, idle_for, attempt);
+            fail_connection(e, idle_for, detail::now() - exchange_start, attempt);
             return false;
         }
 
-        if (reused) detail::notify_reused(ka_, idle_for, detail::has_on_reused<KeepAlive>{});
+        if (reused) {
+            detail::notify_reused(ka_, idle_for, detail::has_on_reused<KeepAlive>{});
+            report_learning(attempt);
+        }
         if (detail::connection_state::exchange_allows_reuse(KeepAlive::persistent, r, out, reader_,
                                                             sent == total, stray)) {
             guard.keep = true;
@@ -458,16 +469,32 @@ private:
         return true;
     }
 
-    // Closes a failed connection. A reused one that died before any response byte was closed
-    // by the server while idle: teach the keep-alive policy that age.
-    void fail_connection(const error& e, std::chrono::nanoseconds idle_for, unsigned attempt) {
+    // Closes a failed connection. A reused one that died before any response byte, within a
+    // few round trips of the request going out, was closed by the server while idle: teach the
+    // keep-alive policy that age. One that died later died of something else (a crash while
+    // processing) and teaches nothing.
+    void fail_connection(const error& e, std::chrono::nanoseconds idle_for,
+                         std::chrono::nanoseconds after_write, unsigned attempt) {
         conn_.close();
         const failed_attempt f{e, true, attempt};
         if (retry::is_stale_connection(f)) {
             ++stats_.stale_failures;
-            ka_.on_idle_close(idle_for);
+            if (after_write <= state_.idle_close_window()) teach_idle_close(idle_for, attempt);
             emit(event_kind::stale_failure, idle_for, attempt, e.code());
         }
+    }
+
+    void teach_idle_close(std::chrono::nanoseconds idle_for, unsigned attempt) {
+        ka_.on_idle_close(idle_for);
+        report_learning(attempt);
+    }
+
+    // One `learned` event per change of a learning policy's bound.
+    void report_learning(unsigned attempt) {
+        const learned_bound l = detail::learned_of(ka_, detail::has_learned<KeepAlive>{});
+        if (l.changes == learned_changes_) return;
+        learned_changes_ = l.changes;
+        emit(event_kind::learned, l.bound, attempt);
     }
 
     static constexpr std::size_t initial_buffer = 16 * 1024;
@@ -486,6 +513,7 @@ private:
     client_stats stats_;
     event_handler handler_ = nullptr;
     void* handler_ctx_ = nullptr;
+    unsigned long learned_changes_ = 0;
     detail::busy_flag busy_;
 };
 

@@ -1631,14 +1631,51 @@ struct idle_connection {
     long server_max_first = -1;           ///< the first "max=M" this connection saw, or -1
 };
 
+/// Why a learning policy's bound last changed (see keep_alive::timeout_bounded::learned).
+enum class learn_reason : unsigned char {
+    configured,   ///< nothing learned: the configured bound
+    idle_close,   ///< a server closed an idle connection at an age never proven to work
+    confirmed,    ///< a second close at an age that had worked: the server's timeout went down
+    reuse_worked, ///< a reuse older than the bound worked (an idempotent request explored)
+    forgot_close, ///< a reuse older than the shortest close worked: that close is forgotten
+};
+
+/// A short static description of `r`.
+inline const char* describe(learn_reason r) noexcept {
+    switch (r) {
+    case learn_reason::configured: return "the configured bound";
+    case learn_reason::idle_close: return "a server closed an idle connection";
+    case learn_reason::confirmed: return "a second close at an age that had worked";
+    case learn_reason::reuse_worked: return "a reuse older than the bound worked";
+    case learn_reason::forgot_close: return "a reuse older than the shortest close worked";
+    }
+    return "unknown";
+}
+
+/// What a learning KeepAlivePolicy believes about its server, for logs and `fetch -v`.
+struct learned_bound {
+    std::chrono::nanoseconds bound{0};  ///< in force for idempotent requests, before a hint
+    std::chrono::nanoseconds worked{0}; ///< the longest idle age at which a reuse worked, 0: none
+    std::chrono::nanoseconds closed{0}; ///< the shortest idle age found closed, 0: none
+    learn_reason why = learn_reason::configured; ///< why the bound last changed
+    unsigned long changes = 0;          ///< how often the bound has changed
+};
+
 /// A KeepAlivePolicy is a type with:
 ///   static constexpr bool persistent;   // false: "Connection: close", never keep a connection
-///   bool may_reuse(const idle_connection&, bool idempotent) const;
+///   bool may_reuse(const idle_connection&, bool idempotent); // may be const
 ///   void on_idle_close(std::chrono::nanoseconds idle_for); // the server closed one this old
 /// and optionally
 ///   void on_reused(std::chrono::nanoseconds idle_for); // a connection this old still worked
+///   learned_bound learned() const;                     // the client reports each change
 ///   static constexpr bool probe_before_reuse = false;   // skip the zero-wait liveness probe
 /// (the probe is on by default; turning it off only makes sense for experiments).
+///
+/// The client calls on_idle_close only on evidence of an idle close: the probe found the
+/// connection closed (EOF or reset, not stray bytes) before anything was written, or a reused
+/// connection failed with no response byte shortly after the request went out (within a few
+/// round trips of the connection's handshake). A reset long after the request was written is
+/// a crash while processing, not an idle timeout, and teaches nothing.
 namespace keep_alive {
 
 /// One connection per request: every request says "Connection: close".
@@ -1650,7 +1687,11 @@ struct disabled {
 
 /// Reuses a connection only while its idle age is below a bound that starts a little under
 /// the common 5 s server timeout (Apache httpd, Node.js), follows the server's Keep-Alive hint,
-/// and is lowered whenever a server is caught closing an idle connection.
+/// and learns the server's idle timeout from two facts together: the longest idle age at which
+/// a reuse worked and the shortest at which the server was found closing one. It forgets what
+/// the server no longer does: every few refusals an idempotent request may reuse an older
+/// connection (a wrong guess costs a free retry), and a success there raises the bound.
+/// Requests that are not idempotent never explore and reuse only well inside the bound.
 class timeout_bounded {
 public:
     static constexpr bool persistent = true;
@@ -1659,8 +1700,8 @@ public:
     explicit timeout_bounded(std::chrono::nanoseconds idle_bound) noexcept
         : bound_(idle_bound), initial_(idle_bound) {}
 
-    /// Never reuse for non-idempotent requests beyond this age (default: the same bound).
-    /// Zero makes every POST open a fresh connection.
+    /// Never reuse for non-idempotent requests beyond this age (default: no cap beyond the
+    /// share of the bound below). Zero makes every POST open a fresh connection.
     timeout_bounded& non_idempotent_bound(std::chrono::nanoseconds b) noexcept {
         non_idempotent_ = b;
         return *this;
@@ -1670,15 +1711,34 @@ public:
         margin_ = m;
         return *this;
     }
-    /// Whether to lower the bound after a server closed an idle connection (default on).
+    /// Whether to learn from closes and reuses and to explore (default on). Off: a fixed bound.
     timeout_bounded& learning(bool on) noexcept {
         learn_ = on;
         return *this;
     }
+    /// The lowest bound learning may set (default 100 ms): one close at a young age (a restart,
+    /// a proxy) cannot turn keep-alive off. Servers with shorter idle timeouts need it lower.
+    timeout_bounded& min_bound(std::chrono::nanoseconds b) noexcept {
+        floor_ = b;
+        bound_ = learned_bound_now();
+        return *this;
+    }
+    /// After this many refusals of an idle connection older than the learned bound (but inside
+    /// the configured one), the next idempotent request may reuse it (default 4; 0: never).
+    timeout_bounded& explore_after(unsigned refusals) noexcept {
+        explore_after_ = refusals;
+        return *this;
+    }
 
-    /// The bound in force now: the configured one, or lower if learned.
+    /// The bound in force now for idempotent requests: the configured one, or as learned.
     std::chrono::nanoseconds bound() const noexcept { return bound_; }
     std::chrono::nanoseconds initial_bound() const noexcept { return initial_; }
+    /// The longest idle age at which a reused connection has worked.
+    std::chrono::nanoseconds longest_survived() const noexcept { return worked_; }
+
+    learned_bound learned() const noexcept {
+        return {bound_, worked_, died_ == none() ? std::chrono::nanoseconds{0} : died_, why_, changes_};
+    }
 
     /// The bound for a connection whose server sent "timeout=N": N minus the smaller of the
     /// margin and N/4, so short hints (timeout=1) still allow reuse. N = 0 forbids reuse.
@@ -1688,47 +1748,106 @@ public:
         return hint - (margin_ < quarter ? margin_ : quarter);
     }
 
-    bool may_reuse(const idle_connection& c, bool idempotent) const noexcept {
-        auto b = bound_;
-        if (!idempotent && non_idempotent_ < b) b = non_idempotent_;
-        if (c.server_timeout_s >= 0) {
-            const auto h = hinted_bound(c.server_timeout_s);
-            if (h < b) b = h;
-        }
+    /// The bound for a request that is not idempotent: three quarters of `b`, where a wrong
+    /// guess about the server would cost an ambiguous failure instead of a free retry.
+    static std::chrono::nanoseconds non_idempotent_share(std::chrono::nanoseconds b) noexcept {
+        return b - b / 4;
+    }
+
+    bool may_reuse(const idle_connection& c, bool idempotent) noexcept {
         // Apache counts max= down to the last request it will take on the connection; a server
         // that repeats a fixed max= is honoured by counting exchanges against the first value.
         if (c.server_max == 0) return false;
         if (c.server_max_first > 0 && long(c.exchanges) >= c.server_max_first) return false;
-        return c.idle_for < b;
+        auto ceiling = initial_;
+        if (c.server_timeout_s >= 0) {
+            const auto h = hinted_bound(c.server_timeout_s);
+            if (h < ceiling) ceiling = h;
+        }
+        const auto b = bound_ < ceiling ? bound_ : ceiling;
+        if (!idempotent) {
+            auto nb = non_idempotent_share(b);
+            if (non_idempotent_ < nb) nb = non_idempotent_;
+            return c.idle_for < nb;
+        }
+        if (c.idle_for < b) return true;
+        // Older than what was learned, younger than what is allowed: now and then, try it.
+        if (!learn_ || explore_after_ == 0 || c.idle_for >= ceiling) return false;
+        if (++refused_ <= explore_after_) return false;
+        refused_ = 0;
+        return true;
     }
 
-    /// A connection idle for `idle_for` was found closed by the server (probe or failed reuse):
-    /// the server's timeout is at most that. Settle a quarter below it, so the next request
-    /// does not race the same server again. A death at less than half an idle age that has
-    /// already worked is not the idle timeout (a restart, a reset after a crash) and teaches
-    /// nothing. (Deaths near a proven age do teach: at the timeout itself, some reuses win
-    /// the race and some lose it.)
+    /// A connection idle for `idle_for` was found closed by the server. A close at an age that
+    /// has worked before is set aside once (a reload, a restart, the race at the timeout
+    /// itself); a second one with no success between says the server's timeout went down.
     void on_idle_close(std::chrono::nanoseconds idle_for) noexcept {
-        if (!learn_ || idle_for < survived_ / 2) return;
-        const auto lowered = idle_for - idle_for / 4;
-        if (lowered < bound_) bound_ = lowered;
+        if (!learn_) return;
+        learn_reason why = learn_reason::idle_close;
+        if (idle_for <= worked_) {
+            if (++strikes_ < 2) return;
+            worked_ = std::chrono::nanoseconds{0};
+            died_ = idle_for;
+            why = learn_reason::confirmed;
+        } else if (idle_for < died_) {
+            died_ = idle_for;
+        }
+        strikes_ = 0;
+        settle(why);
     }
 
     /// A reused connection idle for `idle_for` delivered a response: the server keeps
-    /// connections at least this long.
+    /// connections at least this long. One clearly older than the shortest close found (by a
+    /// quarter) says that close was not the idle timeout, or the server has changed: it is
+    /// forgotten.
     void on_reused(std::chrono::nanoseconds idle_for) noexcept {
-        if (idle_for > survived_) survived_ = idle_for;
+        strikes_ = 0;
+        if (!learn_) return;
+        learn_reason why = learn_reason::reuse_worked;
+        // "Clearly older": a success just past the close is the race at the timeout itself.
+        if (died_ != none() && idle_for >= died_ + died_ / 4) {
+            died_ = none();
+            why = learn_reason::forgot_close;
+        }
+        if (idle_for > worked_) worked_ = idle_for;
+        settle(why);
     }
 
-    /// The longest idle age at which a reused connection has worked.
-    std::chrono::nanoseconds longest_survived() const noexcept { return survived_; }
-
 private:
+    static constexpr std::chrono::nanoseconds none() noexcept { return std::chrono::nanoseconds::max(); }
+
+    // The bound the evidence supports: nothing against the configured one, or a quarter under
+    // the shortest close but never under an age that worked (up to that close), nor under the
+    // floor.
+    std::chrono::nanoseconds learned_bound_now() const noexcept {
+        if (died_ == none()) return initial_;
+        auto b = died_ - died_ / 4;
+        const auto w = worked_ < died_ ? worked_ : died_;
+        if (w > b) b = w;
+        if (b < floor_) b = floor_;
+        return b < initial_ ? b : initial_;
+    }
+
+    void settle(learn_reason why) noexcept {
+        const auto b = learned_bound_now();
+        if (b == bound_) return;
+        bound_ = b;
+        why_ = why;
+        ++changes_;
+    }
+
     std::chrono::nanoseconds bound_ = std::chrono::milliseconds(4500);
     std::chrono::nanoseconds initial_ = std::chrono::milliseconds(4500);
     std::chrono::nanoseconds non_idempotent_ = std::chrono::nanoseconds::max();
     std::chrono::nanoseconds margin_ = std::chrono::seconds(1);
-    std::chrono::nanoseconds survived_{0};
+    std::chrono::nanoseconds floor_ = std::chrono::milliseconds(100);
+    std::chrono::nanoseconds worked_{0};
+    std::chrono::nanoseconds died_ = none();
+    learn_reason why_ = learn_reason::configured;
+    unsigned long changes_ = 0;
+    unsigned strikes_ = 0;
+    unsigned refused_ = 0;
+    unsigned explore_after_ = 4;
     bool learn_ = true;
 };
 
@@ -2021,14 +2140,25 @@ namespace detail {
 
 class connection_state {
 public:
-    /// A new connection: nothing carried yet, no hint.
-    void opened() noexcept {
+    /// A new connection, resolved and connected in `handshake`: nothing carried yet, no hint.
+    void opened(std::chrono::nanoseconds handshake) noexcept {
+        handshake_ = handshake;
         exchanges_ = 0;
         hint_ = {};
         max_first_ = -1;
     }
 
     std::chrono::nanoseconds idle_for(std::chrono::nanoseconds now) const noexcept { return now - idle_since_; }
+
+    /// How soon after a request goes out a reused connection's failure is the server's idle
+    /// close: four handshakes (a round trip or so each), between 100 ms and 500 ms. A failure
+    /// later than that is the server failing at the request.
+    std::chrono::nanoseconds idle_close_window() const noexcept {
+        const auto w = handshake_ * 4;
+        if (w < std::chrono::milliseconds(100)) return std::chrono::milliseconds(100);
+        if (w > std::chrono::milliseconds(500)) return std::chrono::milliseconds(500);
+        return w;
+    }
 
     /// The facts a KeepAlivePolicy decides on, for a connection idle for `idle_for`.
     idle_connection facts(std::chrono::nanoseconds idle_for) const noexcept {
@@ -2062,6 +2192,7 @@ public:
 
 private:
     std::chrono::nanoseconds idle_since_{0};
+    std::chrono::nanoseconds handshake_{0};
     unsigned exchanges_ = 0;
     keep_alive_hint hint_;
     long max_first_ = -1;
@@ -2088,9 +2219,9 @@ struct has_persistent<P, void_t<decltype(bool{P::persistent})>> : std::true_type
 
 template <class P, class = void> struct has_may_reuse : std::false_type {};
 template <class P>
-struct has_may_reuse<P, void_t<decltype(std::declval<const P&>().may_reuse(
+struct has_may_reuse<P, void_t<decltype(std::declval<P&>().may_reuse(
                             std::declval<const idle_connection&>(), true))>>
-    : std::is_convertible<decltype(std::declval<const P&>().may_reuse(
+    : std::is_convertible<decltype(std::declval<P&>().may_reuse(
                               std::declval<const idle_connection&>(), true)),
                           bool> {};
 
@@ -2116,6 +2247,16 @@ template <class P> void notify_reused(P& p, std::chrono::nanoseconds idle_for, s
     p.on_reused(idle_for);
 }
 template <class P> void notify_reused(P&, std::chrono::nanoseconds, std::false_type) {}
+
+// Optional: `learned_bound learned() const`, what a learning policy believes; the client
+// reports each change of its bound as an event.
+template <class P, class = void> struct has_learned : std::false_type {};
+template <class P>
+struct has_learned<P, void_t<decltype(std::declval<const P&>().learned())>>
+    : std::is_same<decltype(std::declval<const P&>().learned()), learned_bound> {};
+
+template <class P> learned_bound learned_of(const P& p, std::true_type) { return p.learned(); }
+template <class P> learned_bound learned_of(const P&, std::false_type) { return {}; }
 
 template <class P, class = void> struct has_max_attempts : std::false_type {};
 template <class P>
@@ -2169,6 +2310,8 @@ struct resends_non_idempotent<P, void_t<decltype(bool{P::unsafe_resend_non_idemp
 // with a wrong signature is a compile error instead of a member silently never called.
 template <class P, class = void> struct names_on_reused : std::false_type {};
 template <class P> struct names_on_reused<P, void_t<decltype(&P::on_reused)>> : std::true_type {};
+template <class P, class = void> struct names_learned : std::false_type {};
+template <class P> struct names_learned<P, void_t<decltype(&P::learned)>> : std::true_type {};
 template <class P, class = void> struct names_retry_response : std::false_type {};
 template <class P>
 struct names_retry_response<P, void_t<decltype(&P::retry_response)>> : std::true_type {};
@@ -2196,13 +2339,16 @@ template <class P> struct keep_alive_policy_asserts {
                   "Connection: close and never keep a connection)");
     static_assert(has_may_reuse<P>::value,
                   "KeepAlivePolicy needs `bool may_reuse(const idem::idle_connection&, bool "
-                  "idempotent) const`");
+                  "idempotent)` (const or not)");
     static_assert(has_on_idle_close<P>::value,
                   "KeepAlivePolicy needs `void on_idle_close(std::chrono::nanoseconds idle_for)` "
                   "(called when the server closed an idle connection)");
     static_assert(!names_on_reused<P>::value || has_on_reused<P>::value,
                   "KeepAlivePolicy::on_reused must be `void on_reused(std::chrono::nanoseconds "
                   "idle_for)` (optional; called when a reused connection delivered a response)");
+    static_assert(!names_learned<P>::value || has_learned<P>::value,
+                  "KeepAlivePolicy::learned must be `idem::learned_bound learned() const` "
+                  "(optional; what a learning policy believes)");
     static_assert(probe_before_reuse_is_bool<P>::value,
                   "KeepAlivePolicy::probe_before_reuse must be `static constexpr bool` (optional)");
     static constexpr bool value = true;
@@ -2815,11 +2961,13 @@ enum class event_kind : unsigned char {
     stale_failure, ///< a reused connection failed before any response byte
     retry,         ///< the retry policy sends the request again
     closed,        ///< the connection was closed after an exchange
+    learned,       ///< the keep-alive policy's bound changed (idle_for: the bound now)
 };
 
 struct event {
     event_kind kind;
-    std::chrono::nanoseconds idle_for; ///< the connection's idle age, where it has one
+    std::chrono::nanoseconds idle_for; ///< the connection's idle age, where it has one; for
+                                       ///< `learned`, the bound now in force
     unsigned attempt;                  ///< the attempt it happened in
     errc err;                          ///< the failure behind a retry or stale_failure
 };
@@ -3146,13 +3294,17 @@ private:
             emit(event_kind::idle_expired, idle_for, attempt);
             return false;
         }
-        if (detail::probes_before_reuse<KeepAlive>::value &&
-            conn_.probe() != detail::liveness::alive) {
-            conn_.close();
-            ++stats_.stale_probes;
-            ka_.on_idle_close(idle_for);
-            emit(event_kind::probe_closed, idle_for, attempt);
-            return false;
+        if (detail::probes_before_reuse<KeepAlive>::value) {
+            const detail::liveness l = conn_.probe();
+            if (l != detail::liveness::alive) {
+                conn_.close();
+                ++stats_.stale_probes;
+                // EOF or a reset before anything was written is the server's idle close; bytes
+                // nobody asked for (a 408, garbage) say nothing about its timeout.
+                if (l != detail::liveness::stray_bytes) teach_idle_close(idle_for, attempt);
+                emit(event_kind::probe_closed, idle_for, attempt);
+                return false;
+            }
         }
         ++stats_.reuses;
         emit(event_kind::reused, idle_for, attempt);
@@ -3180,13 +3332,14 @@ private:
             reused = take_idle_connection(idempotent, idle_for, attempt);
         }
         if (!reused) {
+            const auto dial_start = detail::now();
             const error ce = open_connection(deadline);
             if (ce.code() != errc{}) {
                 e = ce;
                 return false;
             }
             ++stats_.connections_opened;
-            state_.opened();
+            state_.opened(detail::now() - dial_start);
             emit(event_kind::connected, {}, attempt);
         }
         close_unless_kept guard{conn_};
@@ -3195,6 +3348,7 @@ private:
 
         const std::size_t total = wbuf_.size() + r.body.size();
         std::size_t sent = 0, stray = 0;
+        const auto exchange_start = detail::now();
         const error xe = detail::exchange(conn_, rbuf_, reader_, wbuf_, r.body,
                                           detail::saturated(opts_.write_timeout),
                                           detail::saturated(opts_.read_timeout), deadline, reused,
@@ -3204,11 +3358,14 @@ private:
             e.set_reused(reused)
                 .set_written(sent == 0 ? written::none : sent < total ? written::partial : written::all)
                 .set_response_started(reader_.started());
-            fail_connection(e, idle_for, attempt);
+            fail_connection(e, idle_for, detail::now() - exchange_start, attempt);
             return false;
         }
 
-        if (reused) detail::notify_reused(ka_, idle_for, detail::has_on_reused<KeepAlive>{});
+        if (reused) {
+            detail::notify_reused(ka_, idle_for, detail::has_on_reused<KeepAlive>{});
+            report_learning(attempt);
+        }
         if (detail::connection_state::exchange_allows_reuse(KeepAlive::persistent, r, out, reader_,
                                                             sent == total, stray)) {
             guard.keep = true;
@@ -3220,16 +3377,32 @@ private:
         return true;
     }
 
-    // Closes a failed connection. A reused one that died before any response byte was closed
-    // by the server while idle: teach the keep-alive policy that age.
-    void fail_connection(const error& e, std::chrono::nanoseconds idle_for, unsigned attempt) {
+    // Closes a failed connection. A reused one that died before any response byte, within a
+    // few round trips of the request going out, was closed by the server while idle: teach the
+    // keep-alive policy that age. One that died later died of something else (a crash while
+    // processing) and teaches nothing.
+    void fail_connection(const error& e, std::chrono::nanoseconds idle_for,
+                         std::chrono::nanoseconds after_write, unsigned attempt) {
         conn_.close();
         const failed_attempt f{e, true, attempt};
         if (retry::is_stale_connection(f)) {
             ++stats_.stale_failures;
-            ka_.on_idle_close(idle_for);
+            if (after_write <= state_.idle_close_window()) teach_idle_close(idle_for, attempt);
             emit(event_kind::stale_failure, idle_for, attempt, e.code());
         }
+    }
+
+    void teach_idle_close(std::chrono::nanoseconds idle_for, unsigned attempt) {
+        ka_.on_idle_close(idle_for);
+        report_learning(attempt);
+    }
+
+    // One `learned` event per change of a learning policy's bound.
+    void report_learning(unsigned attempt) {
+        const learned_bound l = detail::learned_of(ka_, detail::has_learned<KeepAlive>{});
+        if (l.changes == learned_changes_) return;
+        learned_changes_ = l.changes;
+        emit(event_kind::learned, l.bound, attempt);
     }
 
     static constexpr std::size_t initial_buffer = 16 * 1024;
@@ -3248,6 +3421,7 @@ private:
     client_stats stats_;
     event_handler handler_ = nullptr;
     void* handler_ctx_ = nullptr;
+    unsigned long learned_changes_ = 0;
     detail::busy_flag busy_;
 };
 

@@ -34,10 +34,12 @@ using std::chrono::milliseconds;
 
 /// What the server does with one request.
 enum class action {
-    respond,              ///< execute, answer 200 with the configured headers
+    respond,              ///< execute, answer 200 with the configured headers; then close if
+                          ///< `close_after` (unannounced, as a server reloading does)
     close_before_execute, ///< read the request, then close (FIN) without executing: the idle race
     rst_before_execute,   ///< read the request, then reset without executing
-    rst_after_execute,    ///< execute, then reset without answering
+    rst_after_execute,    ///< execute, wait `delay_for` (a crash while processing), then reset
+                          ///< without answering
     eof_after_execute,    ///< execute, then close (FIN) without answering
     eof_inside_response,  ///< execute, send half a response, close
     delay,                ///< execute, wait `delay_for`, then answer
@@ -107,6 +109,12 @@ public:
         script_.push_back(std::move(s));
     }
     void push(action a) { push(step{a, {}, milliseconds(0), false}); }
+    /// What to do with the first request that carries "X-Request-Id: id" (a retry of it is
+    /// answered as usual); takes precedence over the queue.
+    void push_for(const std::string& id, step s) {
+        std::lock_guard<std::mutex> l(mu_);
+        by_id_script_[id] = std::move(s);
+    }
 
     /// Stops accepting, ends every connection and joins every thread. Idempotent.
     void stop() {
@@ -150,6 +158,9 @@ public:
         for (const auto& kv : by_id_) n += kv.first.compare(0, prefix.size(), prefix) == 0 && kv.second >= times;
         return n;
     }
+    /// Changes the idle timeout for every wait from now on (a configuration change, a restart).
+    void set_idle_timeout(milliseconds t) { idle_ms_.store(long(t.count())); }
+
     unsigned connections() const {
         std::lock_guard<std::mutex> l(mu_);
         return accepted_;
@@ -249,6 +260,18 @@ private:
         return script_.empty() ? step{} : script_.front();
     }
 
+    step next_step_for(const std::string& id) {
+        {
+            std::lock_guard<std::mutex> l(mu_);
+            auto it = id.empty() ? by_id_script_.end() : by_id_script_.find(id);
+            if (it != by_id_script_.end()) {
+                step s = std::move(it->second);
+                by_id_script_.erase(it);
+                return s;
+            }
+        }
+        return next_step();
+    }
     step next_step() {
         std::lock_guard<std::mutex> l(mu_);
         ++seen_;
@@ -275,7 +298,7 @@ private:
             std::size_t head_end;
             while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) {
                 bool timed_out = false;
-                if (!wait_readable(fd, int(cfg_.idle_timeout.count()), timed_out)) {
+                if (!wait_readable(fd, int(idle_ms_.load()), timed_out)) {
                     if (timed_out && buf.empty()) {
                         cfg_.rst_on_idle ? reset_close(fd) : (void)::close(fd);
                         std::lock_guard<std::mutex> l(mu_);
@@ -333,7 +356,7 @@ private:
             const std::string method = head.substr(0, head.find(' '));
             const std::string id = field(head, "X-Request-Id");
             const bool client_close = field(head, "Connection") == "close";
-            step s = peeked_continue ? step{} : next_step();
+            step s = peeked_continue ? step{} : next_step_for(id);
             const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: " +
                                    std::to_string(cfg_.body.size()) + "\r\n" + cfg_.extra_headers +
                                    (client_close ? "Connection: close\r\n" : "") + "\r\n" +
@@ -341,7 +364,13 @@ private:
             switch (s.what) {
             case action::close_before_execute: ::close(fd); return;
             case action::rst_before_execute: reset_close(fd); return;
-            case action::rst_after_execute: record(method, id); reset_close(fd); return;
+            case action::rst_after_execute: {
+                record(method, id);
+                pollfd p{stop_pipe_[0], POLLIN, 0};
+                if (s.delay_for.count() > 0) ::poll(&p, 1, int(s.delay_for.count()));
+                reset_close(fd);
+                return;
+            }
             case action::eof_after_execute: record(method, id); ::close(fd); return;
             case action::eof_inside_response:
                 record(method, id);
@@ -383,6 +412,10 @@ private:
             case action::respond:
                 record(method, id);
                 send_all(fd, ok);
+                if (s.close_after) {
+                    ::close(fd);
+                    return;
+                }
                 break;
             case action::respond_then_raw: {
                 record(method, id);
@@ -404,11 +437,13 @@ private:
     int stop_pipe_[2] = {-1, -1};
     unsigned short port_ = 0;
     std::atomic<bool> stopped_{false};
+    std::atomic<long> idle_ms_{long(cfg_.idle_timeout.count())};
     std::thread acceptor_;
     mutable std::mutex mu_;
     mutable std::condition_variable cv_;
     std::vector<std::thread> workers_;
     std::deque<step> script_;
+    std::map<std::string, step> by_id_script_;
     std::map<std::string, unsigned> by_method_, by_id_;
     unsigned accepted_ = 0, seen_ = 0, idle_closes_ = 0;
     std::string last_head_;

@@ -19,14 +19,25 @@ namespace detail {
 
 class connection_state {
 public:
-    /// A new connection: nothing carried yet, no hint.
-    void opened() noexcept {
+    /// A new connection, resolved and connected in `handshake`: nothing carried yet, no hint.
+    void opened(std::chrono::nanoseconds handshake) noexcept {
+        handshake_ = handshake;
         exchanges_ = 0;
         hint_ = {};
         max_first_ = -1;
     }
 
     std::chrono::nanoseconds idle_for(std::chrono::nanoseconds now) const noexcept { return now - idle_since_; }
+
+    /// How soon after a request goes out a reused connection's failure is the server's idle
+    /// close: four handshakes (a round trip or so each), between 100 ms and 500 ms. A failure
+    /// later than that is the server failing at the request.
+    std::chrono::nanoseconds idle_close_window() const noexcept {
+        const auto w = handshake_ * 4;
+        if (w < std::chrono::milliseconds(100)) return std::chrono::milliseconds(100);
+        if (w > std::chrono::milliseconds(500)) return std::chrono::milliseconds(500);
+        return w;
+    }
 
     /// The facts a KeepAlivePolicy decides on, for a connection idle for `idle_for`.
     idle_connection facts(std::chrono::nanoseconds idle_for) const noexcept {
@@ -60,6 +71,7 @@ public:
 
 private:
     std::chrono::nanoseconds idle_since_{0};
+    std::chrono::nanoseconds handshake_{0};
     unsigned exchanges_ = 0;
     keep_alive_hint hint_;
     long max_first_ = -1;

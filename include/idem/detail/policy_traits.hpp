@@ -20,9 +20,9 @@ struct has_persistent<P, void_t<decltype(bool{P::persistent})>> : std::true_type
 
 template <class P, class = void> struct has_may_reuse : std::false_type {};
 template <class P>
-struct has_may_reuse<P, void_t<decltype(std::declval<const P&>().may_reuse(
+struct has_may_reuse<P, void_t<decltype(std::declval<P&>().may_reuse(
                             std::declval<const idle_connection&>(), true))>>
-    : std::is_convertible<decltype(std::declval<const P&>().may_reuse(
+    : std::is_convertible<decltype(std::declval<P&>().may_reuse(
                               std::declval<const idle_connection&>(), true)),
                           bool> {};
 
@@ -48,6 +48,16 @@ template <class P> void notify_reused(P& p, std::chrono::nanoseconds idle_for, s
     p.on_reused(idle_for);
 }
 template <class P> void notify_reused(P&, std::chrono::nanoseconds, std::false_type) {}
+
+// Optional: `learned_bound learned() const`, what a learning policy believes; the client
+// reports each change of its bound as an event.
+template <class P, class = void> struct has_learned : std::false_type {};
+template <class P>
+struct has_learned<P, void_t<decltype(std::declval<const P&>().learned())>>
+    : std::is_same<decltype(std::declval<const P&>().learned()), learned_bound> {};
+
+template <class P> learned_bound learned_of(const P& p, std::true_type) { return p.learned(); }
+template <class P> learned_bound learned_of(const P&, std::false_type) { return {}; }
 
 template <class P, class = void> struct has_max_attempts : std::false_type {};
 template <class P>
@@ -101,6 +111,8 @@ struct resends_non_idempotent<P, void_t<decltype(bool{P::unsafe_resend_non_idemp
 // with a wrong signature is a compile error instead of a member silently never called.
 template <class P, class = void> struct names_on_reused : std::false_type {};
 template <class P> struct names_on_reused<P, void_t<decltype(&P::on_reused)>> : std::true_type {};
+template <class P, class = void> struct names_learned : std::false_type {};
+template <class P> struct names_learned<P, void_t<decltype(&P::learned)>> : std::true_type {};
 template <class P, class = void> struct names_retry_response : std::false_type {};
 template <class P>
 struct names_retry_response<P, void_t<decltype(&P::retry_response)>> : std::true_type {};
@@ -128,13 +140,16 @@ template <class P> struct keep_alive_policy_asserts {
                   "Connection: close and never keep a connection)");
     static_assert(has_may_reuse<P>::value,
                   "KeepAlivePolicy needs `bool may_reuse(const idem::idle_connection&, bool "
-                  "idempotent) const`");
+                  "idempotent)` (const or not)");
     static_assert(has_on_idle_close<P>::value,
                   "KeepAlivePolicy needs `void on_idle_close(std::chrono::nanoseconds idle_for)` "
                   "(called when the server closed an idle connection)");
     static_assert(!names_on_reused<P>::value || has_on_reused<P>::value,
                   "KeepAlivePolicy::on_reused must be `void on_reused(std::chrono::nanoseconds "
                   "idle_for)` (optional; called when a reused connection delivered a response)");
+    static_assert(!names_learned<P>::value || has_learned<P>::value,
+                  "KeepAlivePolicy::learned must be `idem::learned_bound learned() const` "
+                  "(optional; what a learning policy believes)");
     static_assert(probe_before_reuse_is_bool<P>::value,
                   "KeepAlivePolicy::probe_before_reuse must be `static constexpr bool` (optional)");
     static constexpr bool value = true;
