@@ -180,7 +180,13 @@ TEST_CASE("forgetting: a reuse between the bound and the shortest close raises t
 }
 
 TEST_CASE("exploring: every few refusals an idempotent request may reuse an older connection") {
+    timeout_bounded d; // the default: every third refusal explores
+    d.on_idle_close(300ms);
+    CHECK(!d.may_reuse(idle(700ms), true));
+    CHECK(!d.may_reuse(idle(700ms), true));
+    CHECK(d.may_reuse(idle(700ms), true));
     timeout_bounded p;
+    p.explore_after(4);
     p.on_idle_close(300ms);
     for (int round = 0; round < 3; ++round) {
         for (int i = 0; i < 4; ++i) CHECK(!p.may_reuse(idle(700ms), true));
@@ -209,12 +215,27 @@ TEST_CASE("non-idempotent requests reuse only well inside the bound") {
     p.on_idle_close(400ms); // bound 300 ms: POSTs below 225 ms
     CHECK(p.may_reuse(idle(224ms), false));
     CHECK(!p.may_reuse(idle(226ms), false));
-    auto hinted = idle(2900ms);
-    hinted.server_timeout_s = 5; // hinted bound 4 s: POSTs below 3 s
+    auto hinted = idle(3900ms);
+    hinted.server_timeout_s = 5; // the hint's own bound, 4 s, with its margin: POSTs below it
     timeout_bounded q;
     CHECK(q.may_reuse(hinted, false));
-    hinted.idle_for = 3100ms;
+    hinted.idle_for = 4001ms;
     CHECK(!q.may_reuse(hinted, false));
+    hinted.server_timeout_s = 2; // 1.5 s, under three quarters of the configured bound
+    hinted.idle_for = 1499ms;
+    CHECK(q.may_reuse(hinted, false));
+    hinted.idle_for = 1501ms;
+    CHECK(!q.may_reuse(hinted, false));
+    hinted.idle_for = 226ms; // a close learned against the hint: its share again
+    hinted.server_timeout_s = 5;
+    CHECK(!p.may_reuse(hinted, false));
+    hinted.idle_for = 224ms;
+    CHECK(p.may_reuse(hinted, false));
+    timeout_bounded r; // a close older than the hint: the server did what it said
+    r.on_idle_close(2100ms);
+    hinted.server_timeout_s = 2;
+    hinted.idle_for = 1499ms;
+    CHECK(r.may_reuse(hinted, false));
 }
 
 namespace {

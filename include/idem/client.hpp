@@ -393,8 +393,8 @@ private:
                 ++stats_.stale_probes;
                 // EOF or a reset before anything was written is the server's idle close; bytes
                 // nobody asked for (a 408, garbage) say nothing about its timeout.
-                if (l != detail::liveness::stray_bytes) teach_idle_close(idle_for, attempt);
                 emit(event_kind::probe_closed, idle_for, attempt);
+                if (l != detail::liveness::stray_bytes) teach_idle_close(idle_for, attempt);
                 return false;
             }
         }
@@ -479,8 +479,8 @@ private:
         const failed_attempt f{e, true, attempt};
         if (retry::is_stale_connection(f)) {
             ++stats_.stale_failures;
-            if (after_write <= state_.idle_close_window()) teach_idle_close(idle_for, attempt);
             emit(event_kind::stale_failure, idle_for, attempt, e.code());
+            if (after_write <= state_.idle_close_window()) teach_idle_close(idle_for, attempt);
         }
     }
 

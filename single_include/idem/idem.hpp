@@ -1724,7 +1724,8 @@ public:
         return *this;
     }
     /// After this many refusals of an idle connection older than the learned bound (but inside
-    /// the configured one), the next idempotent request may reuse it (default 4; 0: never).
+    /// the configured one), the next idempotent request may reuse it (default 2; 0: never). A wrong guess costs
+    /// that request a probe or a retry on a fresh connection, which refusing would have opened.
     timeout_bounded& explore_after(unsigned refusals) noexcept {
         explore_after_ = refusals;
         return *this;
@@ -1748,8 +1749,10 @@ public:
         return hint - (margin_ < quarter ? margin_ : quarter);
     }
 
-    /// The bound for a request that is not idempotent: three quarters of `b`, where a wrong
-    /// guess about the server would cost an ambiguous failure instead of a free retry.
+    /// The bound for a request that is not idempotent: three quarters of `b`, the bound learned
+    /// or configured, where a wrong guess about the server would cost an ambiguous failure
+    /// instead of a free retry. A server's "timeout=N" hint with no close younger than N learned is
+    /// trusted as it is (hinted_bound already leaves a margin).
     static std::chrono::nanoseconds non_idempotent_share(std::chrono::nanoseconds b) noexcept {
         return b - b / 4;
     }
@@ -1766,7 +1769,12 @@ public:
         }
         const auto b = bound_ < ceiling ? bound_ : ceiling;
         if (!idempotent) {
-            auto nb = non_idempotent_share(b);
+            // The share is taken of what was learned or guessed; a server's own hint, with no
+            // close younger than it learned, already carries its margin.
+            const bool hint_only = c.server_timeout_s >= 0 &&
+                                   (died_ == none() || died_ >= std::chrono::seconds(c.server_timeout_s));
+            auto nb = hint_only ? ceiling : non_idempotent_share(bound_);
+            if (ceiling < nb) nb = ceiling;
             if (non_idempotent_ < nb) nb = non_idempotent_;
             return c.idle_for < nb;
         }
@@ -1847,7 +1855,7 @@ private:
     unsigned long changes_ = 0;
     unsigned strikes_ = 0;
     unsigned refused_ = 0;
-    unsigned explore_after_ = 4;
+    unsigned explore_after_ = 2;
     bool learn_ = true;
 };
 
@@ -3301,8 +3309,8 @@ private:
                 ++stats_.stale_probes;
                 // EOF or a reset before anything was written is the server's idle close; bytes
                 // nobody asked for (a 408, garbage) say nothing about its timeout.
-                if (l != detail::liveness::stray_bytes) teach_idle_close(idle_for, attempt);
                 emit(event_kind::probe_closed, idle_for, attempt);
+                if (l != detail::liveness::stray_bytes) teach_idle_close(idle_for, attempt);
                 return false;
             }
         }
@@ -3387,8 +3395,8 @@ private:
         const failed_attempt f{e, true, attempt};
         if (retry::is_stale_connection(f)) {
             ++stats_.stale_failures;
-            if (after_write <= state_.idle_close_window()) teach_idle_close(idle_for, attempt);
             emit(event_kind::stale_failure, idle_for, attempt, e.code());
+            if (after_write <= state_.idle_close_window()) teach_idle_close(idle_for, attempt);
         }
     }
 
