@@ -165,6 +165,7 @@ const char* kind_name(idem::event_kind k) {
     case idem::event_kind::stale_failure: return "reused connection failed before a response";
     case idem::event_kind::retry: return "retrying";
     case idem::event_kind::closed: return "connection closed";
+    case idem::event_kind::learned: return "keep-alive bound now";
     }
     return "?";
 }
@@ -188,7 +189,10 @@ void print_error(const idem::error& e, const std::string& method, const std::str
 struct event_state {
     bool verbose = false;
     bool new_connection = false;
+    const idem::keep_alive::timeout_bounded* policy = nullptr; // the current client's, if it learns
 };
+
+double to_ms(std::chrono::nanoseconds d) { return double(d.count()) / 1e6; }
 
 void log_event(const idem::event& e, void* ctx) {
     auto& st = *static_cast<event_state*>(ctx);
@@ -196,8 +200,21 @@ void log_event(const idem::event& e, void* ctx) {
     if (e.kind == idem::event_kind::reused) st.new_connection = false;
     if (!st.verbose) return;
     std::fprintf(stderr, "* %s", kind_name(e.kind));
+    if (e.kind == idem::event_kind::learned) {
+        std::fprintf(stderr, " %.1f ms", to_ms(e.idle_for));
+        if (st.policy != nullptr) {
+            const idem::learned_bound l = st.policy->learned();
+            std::fprintf(stderr, " (longest reuse that worked: ");
+            l.worked.count() > 0 ? std::fprintf(stderr, "%.1f ms", to_ms(l.worked)) : std::fprintf(stderr, "none");
+            std::fprintf(stderr, ", shortest idle close: ");
+            l.closed.count() > 0 ? std::fprintf(stderr, "%.1f ms", to_ms(l.closed)) : std::fprintf(stderr, "none");
+            std::fprintf(stderr, "): %s", idem::describe(l.why));
+        }
+        std::fprintf(stderr, "\n");
+        return;
+    }
     if (e.idle_for.count() > 0)
-        std::fprintf(stderr, " (idle %.1f ms)", double(e.idle_for.count()) / 1e6);
+        std::fprintf(stderr, " (idle %.1f ms)", to_ms(e.idle_for));
     if (e.err != idem::errc{})
         std::fprintf(stderr, " after %.*s", int(idem::to_string(e.err).size()), idem::to_string(e.err).data());
     std::fprintf(stderr, "\n");
@@ -305,6 +322,8 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
             if (s.verbose)
                 std::fprintf(stderr, "> %s %s%s\n", s.method.c_str(), u.c_str(),
                              s.request_ids ? (" [" + id + "]").c_str() : "");
+            if constexpr (std::is_same<KeepAlive, idem::keep_alive::timeout_bounded>::value)
+                events.policy = &c->keep_alive_policy();
             const idem::request req{s.method, parsed->target, headers, s.data};
             const idem::client_stats before = c->stats();
             events.new_connection = false;

@@ -5,6 +5,7 @@ Also checks fetch's contract: bodies on stdout, one `error:` line per failure, e
 
 usage: fetch_race_test.py FETCH RACE_DEMO
 """
+import re
 import subprocess
 import sys
 
@@ -60,6 +61,20 @@ def main():
                   "a failed POST did not say it may have been executed")
             check(r.returncode == (1 if errors else 0), "wrong exit status")
 
+    # -v prints what the keep-alive policy learned, after the probe that taught it.
+    server, url = start_server(race_demo, 100)
+    r = fetch(fetch_exe, "-v", "--repeat", "3", "--interval", "150,50", "-o", "/dev/null", url + "/")
+    stop_server(server)
+    log = [l for l in r.stderr.splitlines() if l.startswith("* ")]
+    learned = [i for i, l in enumerate(log) if re.fullmatch(
+        r"\* keep-alive bound now [0-9.]+ ms \(longest reuse that worked: none, shortest idle "
+        r"close: 1[0-9][0-9]\.[0-9] ms\): a server closed an idle connection", l)]
+    check(len(learned) == 1, f"-v: no single learned line in {log!r}")
+    check(bool(learned) and log[learned[0] - 1].startswith("* probe: server closed the idle connection"),
+          f"-v: the learned line does not follow the probe: {log!r}")
+    check(any(l.startswith("* reusing idle connection (idle 5") for l in log),
+          f"-v: no reuse below the learned bound: {log!r}")
+
     # The contract on a refused port: one error line, exit status 1, nothing on stdout.
     server, url = start_server(race_demo, 300)
     stop_server(server)
@@ -84,7 +99,7 @@ def main():
     check(fetch(fetch_exe, "--retries", "x", "http://h/").returncode == 2, "bad usage: not 2")
     check(fetch(fetch_exe).returncode == 2, "no URL: not 2")
 
-    print(f"{4 + 9 - len(failures)} passed, {len(failures)} failed")
+    print(f"{4 + 12 - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 
 
