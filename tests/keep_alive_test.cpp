@@ -231,6 +231,15 @@ TEST_CASE("non-idempotent requests reuse only well inside the bound") {
     CHECK(!p.may_reuse(hinted, false));
     hinted.idle_for = 224ms;
     CHECK(p.may_reuse(hinted, false));
+    timeout_bounded w; // an age proven below the close, less a sixteenth of the close
+    w.on_reused(290ms);
+    w.on_idle_close(320ms);
+    CHECK(w.may_reuse(idle(269ms), false));
+    CHECK(!w.may_reuse(idle(271ms), false)); // 290 - 20
+    w.on_reused(330ms); // past the close (the race at the timeout): the close still caps it
+    CHECK(w.learned().closed == 320ms);
+    CHECK(w.may_reuse(idle(299ms), false));
+    CHECK(!w.may_reuse(idle(301ms), false)); // 320 - 20
     timeout_bounded r; // a close older than the hint: the server did what it said
     r.on_idle_close(2100ms);
     hinted.server_timeout_s = 2;

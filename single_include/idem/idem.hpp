@@ -1751,8 +1751,9 @@ public:
 
     /// The bound for a request that is not idempotent: three quarters of `b`, the bound learned
     /// or configured, where a wrong guess about the server would cost an ambiguous failure
-    /// instead of a free retry. A server's "timeout=N" hint with no close younger than N learned is
-    /// trusted as it is (hinted_bound already leaves a margin).
+    /// instead of a free retry. Once a close is learned, an age that worked below it, less a
+    /// sixteenth of the close, is allowed too. A server's "timeout=N" hint with no close
+    /// younger than N learned is trusted as it is (hinted_bound already leaves a margin).
     static std::chrono::nanoseconds non_idempotent_share(std::chrono::nanoseconds b) noexcept {
         return b - b / 4;
     }
@@ -1774,6 +1775,12 @@ public:
             const bool hint_only = c.server_timeout_s >= 0 &&
                                    (died_ == none() || died_ >= std::chrono::seconds(c.server_timeout_s));
             auto nb = hint_only ? ceiling : non_idempotent_share(bound_);
+            if (!hint_only && died_ != none()) {
+                // An age that worked, below the shortest close, is proven for the network and
+                // the server as they are; a sixteenth of the close leaves room for both to vary.
+                const auto proven = (worked_ < died_ ? worked_ : died_) - died_ / 16;
+                if (proven > nb) nb = proven;
+            }
             if (ceiling < nb) nb = ceiling;
             if (non_idempotent_ < nb) nb = non_idempotent_;
             return c.idle_for < nb;
