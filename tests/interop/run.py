@@ -215,6 +215,7 @@ class Apache(AccessLogServer):
     name = "Apache httpd (KeepAliveTimeout 1)"
     binary = "apache2"
     idle_s = 1.0
+    keepalive_timeout = 1
 
     def prepare(self, tmp):
         root = www(self)
@@ -236,7 +237,7 @@ LogFormat "%m %{{X-Request-Id}}i %>s" idem
 CustomLog {tmp}/access.log idem
 DocumentRoot {root}
 {user}KeepAlive On
-KeepAliveTimeout 1
+KeepAliveTimeout {self.keepalive_timeout}
 MaxKeepAliveRequests 100
 <Directory {root}>
     Require all granted
