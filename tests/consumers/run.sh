@@ -2,7 +2,7 @@
 # Builds tests/consumers/app.cpp the five ways a user can take idem, and runs each against a
 # loopback server: single header, Meson subproject, pkg-config after `meson install`, CMake
 # add_subdirectory, CMake find_package after `cmake --install`. Needs meson, ninja, cmake,
-# pkg-config and python3.
+# pkg-config, git and python3 (CMake uses the Ninja generator: no make needed).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 t=$(mktemp -d)
@@ -58,12 +58,12 @@ add_subdirectory("$t/idem" idem)
 add_executable(app app.cpp)
 target_link_libraries(app PRIVATE idem::idem)
 C
-cmake -S "$t/cm-sub" -B "$t/cm-sub/build" >/dev/null
+cmake -G Ninja -S "$t/cm-sub" -B "$t/cm-sub/build" >/dev/null
 cmake --build "$t/cm-sub/build" >/dev/null
 check "$t/cm-sub/build/app"
 
 echo "--- CMake find_package after cmake --install"
-cmake -S "$t/idem" -B "$t/cm-inst" -DCMAKE_INSTALL_PREFIX="$t/cmprefix" >/dev/null
+cmake -G Ninja -S "$t/idem" -B "$t/cm-inst" -DCMAKE_INSTALL_PREFIX="$t/cmprefix" >/dev/null
 cmake --install "$t/cm-inst" >/dev/null
 mkdir -p "$t/cm-find" && cp "$root/tests/consumers/app.cpp" "$t/cm-find/"
 cat > "$t/cm-find/CMakeLists.txt" <<'C'
@@ -73,7 +73,7 @@ find_package(idem 0.1 REQUIRED)
 add_executable(app app.cpp)
 target_link_libraries(app PRIVATE idem::idem)
 C
-cmake -S "$t/cm-find" -B "$t/cm-find/build" -DCMAKE_PREFIX_PATH="$t/cmprefix" >/dev/null
+cmake -G Ninja -S "$t/cm-find" -B "$t/cm-find/build" -DCMAKE_PREFIX_PATH="$t/cmprefix" >/dev/null
 cmake --build "$t/cm-find/build" >/dev/null
 check "$t/cm-find/build/app"
 
