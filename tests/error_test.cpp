@@ -12,7 +12,7 @@ namespace {
 const errc all_codes[] = {
     errc::invalid_url, errc::unsupported_scheme, errc::invalid_request, errc::resolve_failed,
     errc::connection_refused, errc::network_unreachable, errc::host_unreachable,
-    errc::connect_timeout, errc::connection_reset, errc::broken_pipe, errc::server_closed_idle,
+    errc::connect_timeout, errc::pool_timeout, errc::connection_reset, errc::broken_pipe, errc::server_closed_idle,
     errc::unexpected_eof, errc::read_timeout, errc::write_timeout, errc::deadline_exceeded,
     errc::malformed_response, errc::header_too_large, errc::too_many_headers,
     errc::body_too_large, errc::line_too_long, errc::sink_aborted, errc::system_error,
@@ -30,7 +30,7 @@ TEST_CASE("errc integrates with std::error_code") {
 }
 
 TEST_CASE("every timeout compares equal to std::errc::timed_out") {
-    for (errc e : {errc::connect_timeout, errc::read_timeout, errc::write_timeout, errc::deadline_exceeded})
+    for (errc e : {errc::connect_timeout, errc::pool_timeout, errc::read_timeout, errc::write_timeout, errc::deadline_exceeded})
         CHECK(std::error_code(e) == std::errc::timed_out);
     CHECK(std::error_code(errc::server_closed_idle) != std::errc::timed_out);
     CHECK(std::error_code(errc::invalid_url) == std::errc::invalid_argument);

@@ -44,6 +44,8 @@ CLIENT_T = ["tests/client_test.cpp", "tests/guarantees_test.cpp"]
 PARSER_T = ["tests/parser_test.cpp", "tests/chunked_test.cpp"]
 RETRY_T = ["tests/retry_test.cpp", "tests/client_test.cpp"]
 KA_T = ["tests/keep_alive_test.cpp", "tests/client_test.cpp"]
+POOL_T = ["tests/pool_test.cpp"]
+PL = "include/idem/pool.hpp"
 
 # name, file, original, mutated, tests; or name, file, [(original, mutated), ...], None, tests
 MUTATIONS = [
@@ -216,6 +218,29 @@ MUTATIONS = [
      "            detail::notify_reused(ka_, idle_for, detail::has_on_reused<KeepAlive>{});\n", "", CLIENT_T + KA_T),
     ("on_reused remembers nothing", KA, "        if (idle_for > worked_) worked_ = idle_for;\n", "", KA_T),
     ("no learned event", C, "        emit(event_kind::learned, l.bound, attempt);\n", "", CLIENT_T),
+    # The pool (docs/pool.md).
+    ("the pool ignores max_connections", PL,
+     "if (entries_.size() < popts_.max_connections) {", "if (true) {", POOL_T),
+    ("the pool hands out its oldest idle connection", PL,
+     "            out = idle_.back();\n            idle_.pop_back();",
+     "            out = idle_.front();\n            idle_.erase(idle_.begin());", POOL_T),
+    ("a released connection skips the waiters", PL,
+     "        if (head_ != nullptr) { // straight to the first waiter", "        if (false) {", POOL_T),
+    ("waiters are served last come first", PL,
+     "        (tail_ ? tail_->next : head_) = &w;\n        tail_ = &w;",
+     "        w.next = head_;\n        head_ = &w;\n        if (tail_ == nullptr) tail_ = &w;", POOL_T),
+    ("a waiter ignores its deadline", PL,
+     "            if (left.count() <= 0) {", "            if (false) {", POOL_T),
+    ("max_idle is ignored", PL, "        if (idle_.size() > popts_.max_idle) {", "        if (false) {", POOL_T),
+    ("a closed connection does not retire older idle ones", PL,
+     "        if (ev.kind == event_kind::probe_closed || ev.kind == event_kind::stale_failure)\n            p->close_idle_as_old_as(ev.idle_for);\n",
+     "", POOL_T),
+    ("learning is not shared between a pool's connections", PL,
+     "            : c(base, o, detail::shared_keep_alive<KeepAlive>(s), r) {}",
+     "            : c(base, o, detail::shared_keep_alive<KeepAlive>(new detail::shared_learning<KeepAlive>(s->ka)), r) {}",
+     POOL_T),
+    ("a pool's counters miss what its connections did", PL,
+     "        add(totals_.stale_probes, now_stats.stale_probes, e->reported.stale_probes);\n", "", POOL_T),
     # Events and counters (what fetch -v and users' logs rely on).
     ("no reused event", C, "        emit(event_kind::reused, idle_for, attempt);\n", "", CLIENT_T),
     ("no probe_closed event", C, "            emit(event_kind::probe_closed, idle_for, attempt);\n", "", CLIENT_T),

@@ -179,6 +179,65 @@ error exchange(Transport& conn, std::string& rbuf, response_reader& reader, cons
     return read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
 }
 
+/// The request methods every client has, over `Derived::send_to(request_view, response&,
+/// body_sink)`: basic_client and basic_pool share them.
+template <class Derived> class request_methods {
+public:
+    result<response> get(std::string_view target, header_list h = {}) { return request("GET", target, {}, h); }
+    result<response> head(std::string_view target, header_list h = {}) { return request("HEAD", target, {}, h); }
+    result<response> options(std::string_view target, header_list h = {}) { return request("OPTIONS", target, {}, h); }
+    result<response> del(std::string_view target, header_list h = {}) { return request("DELETE", target, {}, h); }
+    result<response> delete_(std::string_view target, header_list h = {}) { return del(target, h); }
+    result<response> post(std::string_view target, std::string_view body, header_list h = {}) {
+        return request("POST", target, body, h);
+    }
+    result<response> put(std::string_view target, std::string_view body, header_list h = {}) {
+        return request("PUT", target, body, h);
+    }
+    result<response> patch(std::string_view target, std::string_view body, header_list h = {}) {
+        return request("PATCH", target, body, h);
+    }
+
+    /// Any method token.
+    result<response> request(std::string_view method, std::string_view target,
+                             std::string_view body = {}, header_list h = {}) {
+        response out;
+        auto r = self().send_to(detail::request_view{method, target, h, body}, out, {});
+        if (!r) return r.error();
+        return out;
+    }
+
+    /// Sends `r` and reads the answer into `out`, reusing out's buffers. The hot path: with
+    /// a kept-alive connection and a warmed-up `out`, it allocates nothing.
+    result<void> send(const idem::request& r, response& out) {
+        return self().send_to(detail::request_view(r), out, {});
+    }
+
+    /// Like send, but streams the body: `sink(const char* data, std::size_t n)` returns bool and
+    /// is called as bytes arrive (returning false stops with errc::sink_aborted); out.body stays
+    /// empty, so memory stays bounded whatever the body's size; max_body_bytes does not apply.
+    /// The head (status, fields) is in `out` before the first call. Nothing is sent again once
+    /// any response byte has arrived, so the sink never sees two bodies. An exception from the
+    /// sink leaves the call (and closes the connection).
+    template <class Sink> result<void> send(const idem::request& r, response& out, Sink&& sink) {
+        using sink_type = std::remove_reference_t<Sink>;
+        static_assert(std::is_same<decltype(std::declval<sink_type&>()(
+                                       std::declval<const char*>(), std::size_t{})),
+                                   bool>::value,
+                      "a body sink is called as `bool sink(const char* data, std::size_t n)` and "
+                      "returns true to go on, false to stop");
+        detail::body_sink s;
+        s.context = const_cast<void*>(static_cast<const void*>(&sink));
+        s.fn = [](void* ctx, const char* p, std::size_t n) -> bool {
+            return (*static_cast<sink_type*>(ctx))(p, n);
+        };
+        return self().send_to(detail::request_view(r), out, s);
+    }
+
+private:
+    Derived& self() noexcept { return static_cast<Derived&>(*this); }
+};
+
 // A flag that a move leaves behind, so a client stays movable while it counts its callers.
 struct busy_flag {
     std::atomic<bool> on{false};
@@ -188,13 +247,15 @@ struct busy_flag {
 };
 } // namespace detail
 
+template <class KeepAlive, class Retry, class Transport> class basic_pool;
+
 /// A blocking HTTP/1.1 client for one origin, holding at most one connection. `Transport` is
 /// the socket layer (detail::connection): a seam for fault injection and, one day, TLS.
 /// One call at a time: a call that overlaps another (another thread, or a body sink calling
 /// back into its own client) fails at once with errc::client_busy and sends nothing.
 template <class KeepAlive = keep_alive::timeout_bounded, class Retry = retry::idempotent,
           class Transport = detail::connection>
-class basic_client {
+class basic_client : public detail::request_methods<basic_client<KeepAlive, Retry, Transport>> {
     static_assert(detail::keep_alive_policy_asserts<KeepAlive>::value, "");
     static_assert(detail::retry_policy_asserts<Retry>::value, "");
 
@@ -219,58 +280,10 @@ public:
     /// The path every target is sent under ("" for none), from the base URL.
     const std::string& path_prefix() const noexcept { return prefix_; }
 
-    result<response> get(std::string_view target, header_list h = {}) { return request("GET", target, {}, h); }
-    result<response> head(std::string_view target, header_list h = {}) { return request("HEAD", target, {}, h); }
-    result<response> options(std::string_view target, header_list h = {}) { return request("OPTIONS", target, {}, h); }
-    result<response> del(std::string_view target, header_list h = {}) { return request("DELETE", target, {}, h); }
-    result<response> delete_(std::string_view target, header_list h = {}) { return del(target, h); }
-    result<response> post(std::string_view target, std::string_view body, header_list h = {}) {
-        return request("POST", target, body, h);
-    }
-    result<response> put(std::string_view target, std::string_view body, header_list h = {}) {
-        return request("PUT", target, body, h);
-    }
-    result<response> patch(std::string_view target, std::string_view body, header_list h = {}) {
-        return request("PATCH", target, body, h);
-    }
-
-    /// Any method token.
-    result<response> request(std::string_view method, std::string_view target,
-                             std::string_view body = {}, header_list h = {}) {
-        response out;
-        auto r = send_to(detail::request_view{method, target, h, body}, out, {});
-        if (!r) return r.error();
-        return out;
-    }
-
-    /// Sends `r` and reads the answer into `out`, reusing out's buffers. The hot path: with
-    /// a kept-alive connection and a warmed-up `out`, it allocates nothing.
-    result<void> send(const idem::request& r, response& out) {
-        return send_to(detail::request_view(r), out, {});
-    }
-
-    /// Like send, but streams the body: `sink(const char* data, std::size_t n)` returns bool and
-    /// is called as bytes arrive (returning false stops with errc::sink_aborted); out.body stays
-    /// empty, so memory stays bounded whatever the body's size; max_body_bytes does not apply.
-    /// The head (status, fields) is in `out` before the first call. Nothing is sent again once
-    /// any response byte has arrived, so the sink never sees two bodies. An exception from the
-    /// sink leaves the call (and closes the connection).
-    template <class Sink> result<void> send(const idem::request& r, response& out, Sink&& sink) {
-        using sink_type = std::remove_reference_t<Sink>;
-        static_assert(std::is_same<decltype(std::declval<sink_type&>()(
-                                       std::declval<const char*>(), std::size_t{})),
-                                   bool>::value,
-                      "a body sink is called as `bool sink(const char* data, std::size_t n)` and "
-                      "returns true to go on, false to stop");
-        detail::body_sink s;
-        s.context = const_cast<void*>(static_cast<const void*>(&sink));
-        s.fn = [](void* ctx, const char* p, std::size_t n) -> bool {
-            return (*static_cast<sink_type*>(ctx))(p, n);
-        };
-        return send_to(detail::request_view(r), out, s);
-    }
-
 private:
+    template <class, class, class> friend class basic_pool; // its connections are clients
+    friend class detail::request_methods<basic_client>;
+
     // Holds the client for one call; a second caller is turned away, never interleaved.
     struct call_guard {
         std::atomic<bool>& flag;
@@ -304,16 +317,25 @@ private:
         return true;
     }
 
+    /// When a call that starts now must end, on idem's clock.
+    static std::chrono::nanoseconds deadline_from_now(const client_options& o) noexcept {
+        return o.deadline.count() > 0 ? detail::later(detail::now(), detail::saturated(o.deadline))
+                                      : detail::far_future;
+    }
+
     result<void> send_to(const detail::request_view& r, response& out, detail::body_sink sink) {
+        return send_until(r, out, sink, std::chrono::nanoseconds{0});
+    }
+
+    // `deadline` 0: from the options, starting now (a pool passes the one its caller started).
+    result<void> send_until(const detail::request_view& r, response& out, detail::body_sink sink,
+                            std::chrono::nanoseconds deadline) {
         const call_guard held(busy_.on);
         if (!held.owned)
             return error(errc::client_busy, "a call on this client was already in progress");
         if (init_error_.code() != errc{}) return init_error_;
         if (auto v = validate(r); !v) return v.error();
-        const auto start = detail::now();
-        const auto deadline = opts_.deadline.count() > 0
-                                  ? detail::later(start, detail::saturated(opts_.deadline))
-                                  : detail::far_future;
+        if (deadline.count() == 0) deadline = deadline_from_now(opts_);
         const bool idempotent = is_idempotent(r);
         wbuf_.clear();
         detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",

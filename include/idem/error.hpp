@@ -26,6 +26,7 @@ enum class errc : int {
     network_unreachable = 12,
     host_unreachable = 13,
     connect_timeout = 14,
+    pool_timeout = 15, ///< every pooled connection stayed busy until the deadline
     // the exchange
     connection_reset = 20,
     broken_pipe = 21,
@@ -58,6 +59,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::network_unreachable: return "network_unreachable";
     case errc::host_unreachable: return "host_unreachable";
     case errc::connect_timeout: return "connect_timeout";
+    case errc::pool_timeout: return "pool_timeout";
     case errc::connection_reset: return "connection_reset";
     case errc::broken_pipe: return "broken_pipe";
     case errc::server_closed_idle: return "server_closed_idle";
@@ -90,6 +92,7 @@ inline const char* describe(errc e) noexcept {
     case errc::network_unreachable: return "network unreachable";
     case errc::host_unreachable: return "host unreachable";
     case errc::connect_timeout: return "connect timed out";
+    case errc::pool_timeout: return "no pooled connection became free before the deadline";
     case errc::connection_reset: return "connection reset by peer";
     case errc::broken_pipe: return "broken pipe (the server closed the connection while we wrote)";
     case errc::server_closed_idle: return "server closed the reused connection before responding";
@@ -123,6 +126,7 @@ public:
         case errc::network_unreachable: return std::errc::network_unreachable;
         case errc::host_unreachable: return std::errc::host_unreachable;
         case errc::connect_timeout:
+        case errc::pool_timeout:
         case errc::read_timeout:
         case errc::write_timeout:
         case errc::deadline_exceeded: return std::errc::timed_out;

@@ -14,5 +14,6 @@
 #include "keep_alive.hpp"
 #include "retry.hpp"
 #include "client.hpp"
+#include "pool.hpp"
 
 #endif

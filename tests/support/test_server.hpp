@@ -165,6 +165,26 @@ public:
         std::lock_guard<std::mutex> l(mu_);
         return accepted_;
     }
+    /// The most connections that were open at once.
+    unsigned max_open_connections() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return max_open_;
+    }
+    /// Connections the client closed between requests (EOF with nothing pending).
+    unsigned client_closes() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return client_closes_;
+    }
+    /// Waits until no connection is open; false on timeout.
+    bool wait_all_closed(milliseconds timeout) const {
+        std::unique_lock<std::mutex> l(mu_);
+        return cv_.wait_for(l, timeout, [&] { return open_now_ == 0; });
+    }
+    /// Waits until `n` requests have been read in all; false on timeout.
+    bool wait_requests_seen(unsigned n, milliseconds timeout) const {
+        std::unique_lock<std::mutex> l(mu_);
+        return cv_.wait_for(l, timeout, [&] { return seen_ >= n; });
+    }
     unsigned requests_seen() const {
         std::lock_guard<std::mutex> l(mu_);
         return seen_;
@@ -218,7 +238,13 @@ private:
             if (fd < 0) continue;
             std::lock_guard<std::mutex> l(mu_);
             ++accepted_;
-            workers_.emplace_back([this, fd] { serve(fd); });
+            if (++open_now_ > max_open_) max_open_ = open_now_;
+            workers_.emplace_back([this, fd] {
+                serve(fd);
+                std::lock_guard<std::mutex> l(mu_);
+                --open_now_;
+                cv_.notify_all();
+            });
         }
     }
 
@@ -275,6 +301,7 @@ private:
     step next_step() {
         std::lock_guard<std::mutex> l(mu_);
         ++seen_;
+        cv_.notify_all();
         if (script_.empty()) return step{};
         step s = std::move(script_.front());
         script_.pop_front();
@@ -310,6 +337,10 @@ private:
                     return;
                 }
                 if (!receive_some(fd, buf)) {
+                    if (buf.empty()) {
+                        std::lock_guard<std::mutex> l(mu_);
+                        ++client_closes_;
+                    }
                     ::close(fd);
                     return;
                 }
@@ -359,6 +390,7 @@ private:
             step s = peeked_continue ? step{} : next_step_for(id);
             const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: " +
                                    std::to_string(cfg_.body.size()) + "\r\n" + cfg_.extra_headers +
+                                   (id.empty() ? std::string() : "X-Echo-Id: " + id + "\r\n") +
                                    (client_close ? "Connection: close\r\n" : "") + "\r\n" +
                                    (method == "HEAD" ? std::string() : cfg_.body);
             switch (s.what) {
@@ -445,7 +477,7 @@ private:
     std::deque<step> script_;
     std::map<std::string, step> by_id_script_;
     std::map<std::string, unsigned> by_method_, by_id_;
-    unsigned accepted_ = 0, seen_ = 0, idle_closes_ = 0;
+    unsigned accepted_ = 0, seen_ = 0, idle_closes_ = 0, open_now_ = 0, max_open_ = 0, client_closes_ = 0;
     std::string last_head_;
 };
 
