@@ -33,8 +33,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-CLIENTS = ["raw", "idem", "curl", "httplib"]
-NAMES = {"raw": "raw socket loop", "idem": "idem", "curl": "libcurl (easy)", "httplib": "cpp-httplib"}
+CLIENTS = ["raw", "idem", "pool", "curl", "httplib"]
+NAMES = {"raw": "raw socket loop", "idem": "idem", "pool": "idem::pool (one thread)",
+         "curl": "libcurl (easy)", "httplib": "cpp-httplib"}
 BODIES = [("/13", "13 B"), ("/1k", "1 KiB"), ("/64k", "64 KiB"), ("/chunked", "1 KiB chunked")]
 PACKAGES = {"valgrind": "valgrind", "strace": "strace", "gnuplot": "gnuplot-nox",
             "/usr/include/x86_64-linux-gnu/curl/curl.h": "libcurl4-openssl-dev",
@@ -252,11 +253,15 @@ def main(argv):
             ("idem: 0 heap allocations per request", figures["idem"]["allocations"] < 0.01),
             ("idem: at most 3 system calls per request", figures["idem"]["syscalls"] <= 3.01),
             ("idem: at most 5,000 instructions per request", figures["idem"]["instructions"] <= 5000),
+            ("idem::pool on one thread: 0 heap allocations per request", figures["pool"]["allocations"] < 0.01),
+            ("idem::pool on one thread: at most 3 system calls per request", figures["pool"]["syscalls"] <= 3.01),
+            ("idem::pool on one thread: at most 20% more instructions than basic_client",
+             figures["pool"]["instructions"] <= 1.2 * figures["idem"]["instructions"]),
             ("100 MiB streamed with at most 1 MiB more peak RSS", rss_big - rss_small <= 1024),
-            # fetch carries two client instantiations (keep-alive on and off), the resolver
-            # thread, address racing, owned requests and a static reason for every error:
-            # 114 KB at 0.1.0. The bound catches a regression, not a feature.
-            ("fetch stripped at most 128 KB", fetch_size <= 128_000),
+            # fetch carries two pool instantiations (keep-alive on and off), the resolver
+            # thread, address racing, owned requests, a static reason for every error and
+            # --parallel: 142 KB at 0.1.0. The bound catches a regression, not a feature.
+            ("fetch stripped at most 160 KB", fetch_size <= 160_000),
             ("idem ahead of libcurl and cpp-httplib on every counted figure",
              all(figures["idem"][k] < figures[o][k] for o in ("curl", "httplib")
                  for k in ("instructions", "allocations", "syscalls"))),

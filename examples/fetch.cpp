@@ -4,6 +4,7 @@
 //   c++ -std=c++17 -O2 -Iinclude examples/fetch.cpp -o fetch
 #include <idem/idem.hpp>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -34,6 +36,9 @@ const char usage[] =
     "      --interval MS|LO-HI     sleep MS between requests, or a random time in [LO, HI];\n"
     "                              a comma-separated list is used in turn (e.g. 150,300,450)\n"
     "      --request-ids           add a unique X-Request-Id to each request\n"
+    "      --parallel N            N threads share one pooled client per origin and take the\n"
+    "                              requests in order; --interval is each thread's pause (default 1)\n"
+    "      --max-connections N     with --parallel: connections per origin at most (default N)\n"
     "  -v, --verbose               log connection reuse, probes, retries and closes to stderr,\n"
     "                              and a summary line per request\n"
     "  -s, --silent                no progress bar and no -v log (error: lines stay)\n"
@@ -61,6 +66,8 @@ struct settings {
     bool verbose = false;
     bool silent = false;
     bool fail_on_status = false;
+    long parallel = 1;
+    long max_connections = 0; // 0: as many as --parallel
     std::vector<std::string> urls;
 };
 
@@ -141,6 +148,8 @@ settings parse_args(int argc, char** argv) {
                 from = comma + 1;
             }
         } else if (a == "--request-ids") s.request_ids = true;
+        else if (a == "--parallel") s.parallel = number("--parallel", value(), 1, 1024);
+        else if (a == "--max-connections") s.max_connections = number("--max-connections", value(), 1, 65536);
         else if (a == "-v" || a == "--verbose") s.verbose = true;
         else if (a == "-s" || a == "--silent") s.silent = true;
         else if (a == "-f" || a == "--fail") s.fail_on_status = true;
@@ -153,6 +162,7 @@ settings parse_args(int argc, char** argv) {
     if (s.urls.empty()) bad_usage("no URL given", nullptr);
     if (s.method.empty()) s.method = s.has_data ? "POST" : "GET";
     if (s.silent) s.verbose = false;
+    if (s.max_connections == 0) s.max_connections = s.parallel;
     return s;
 }
 
@@ -185,25 +195,31 @@ void print_error(const idem::error& e, const std::string& method, const std::str
                  e.may_have_executed() ? "; the request may have been executed" : "");
 }
 
-// What the event handler saw: whether the latest attempt ran on a new connection.
+// What the event handler saw in this thread's latest request: whether its last attempt ran on
+// a new connection, and how many retries it took.
+thread_local bool tl_new_connection = false;
+thread_local unsigned long tl_retries = 0;
+
+// One per origin: whether to log, and where that origin's learned state is read.
 struct event_state {
     bool verbose = false;
-    bool new_connection = false;
-    const idem::keep_alive::timeout_bounded* policy = nullptr; // the current client's, if it learns
+    idem::learned_bound (*learned)(const void*) = nullptr; // null: the policy does not learn
+    const void* client = nullptr;
 };
 
 double to_ms(std::chrono::nanoseconds d) { return double(d.count()) / 1e6; }
 
 void log_event(const idem::event& e, void* ctx) {
-    auto& st = *static_cast<event_state*>(ctx);
-    if (e.kind == idem::event_kind::connected) st.new_connection = true;
-    if (e.kind == idem::event_kind::reused) st.new_connection = false;
+    auto& st = *static_cast<const event_state*>(ctx);
+    if (e.kind == idem::event_kind::connected) tl_new_connection = true;
+    if (e.kind == idem::event_kind::reused) tl_new_connection = false;
+    if (e.kind == idem::event_kind::retry) ++tl_retries;
     if (!st.verbose) return;
     std::fprintf(stderr, "* %s", kind_name(e.kind));
     if (e.kind == idem::event_kind::learned) {
         std::fprintf(stderr, " %.1f ms", to_ms(e.idle_for));
-        if (st.policy != nullptr) {
-            const idem::learned_bound l = st.policy->learned();
+        if (st.learned != nullptr) {
+            const idem::learned_bound l = st.learned(st.client);
             std::fprintf(stderr, " (longest reuse that worked: ");
             l.worked.count() > 0 ? std::fprintf(stderr, "%.1f ms", to_ms(l.worked)) : std::fprintf(stderr, "none");
             std::fprintf(stderr, ", shortest idle close: ");
@@ -262,135 +278,201 @@ private:
     std::chrono::steady_clock::time_point last_{};
 };
 
+// Everything the workers share: the settings, the output, the next request to take.
+struct run_state {
+    explicit run_state(const settings& set) : s(set) {}
+    const settings& s;
+    std::vector<idem::result<idem::url>> parsed; // one per URL
+    std::vector<idem::header> headers;
+    std::size_t id_slot = 0;
+    std::FILE* out = stdout;
+    bool stream = false;        // bodies through a sink, straight to the file
+    bool show_progress = false;
+    std::mutex out_mu;          // one body at a time on the output
+    std::atomic<long> next{0};  // the next request, counting each URL times --repeat
+    long total = 0;
+    std::atomic<int> failed{0};
+};
+
+// One client (or pool) per origin, made on first use.
+template <class Client> class clients_by_origin {
+public:
+    template <class Make> Client& get(const std::string& origin, Make make) {
+        std::lock_guard<std::mutex> l(mu_);
+        auto& slot = map_[origin];
+        if (!slot.client) {
+            slot.events = std::make_unique<event_state>();
+            slot.client = make(*slot.events);
+        }
+        return *slot.client;
+    }
+    template <class F> void each(F f) {
+        std::lock_guard<std::mutex> l(mu_);
+        for (auto& kv : map_) f(kv.first, *kv.second.client);
+    }
+
+private:
+    struct entry {
+        std::unique_ptr<Client> client;
+        std::unique_ptr<event_state> events;
+    };
+    std::mutex mu_;
+    std::map<std::string, entry> map_;
+};
+
+// Takes requests in order until none is left: the loop every thread runs.
+template <class Client, class Make> void work(run_state& st, clients_by_origin<Client>& clients, Make make) {
+    const settings& s = st.s;
+    std::minstd_rand rng(static_cast<unsigned>(::getpid()) ^ static_cast<unsigned>(
+                             std::hash<std::thread::id>{}(std::this_thread::get_id())));
+    std::vector<idem::header> headers = st.headers;
+    std::string id;
+    idem::response r;
+    long mine = 0;
+    for (;;) {
+        const long j = st.next.fetch_add(1);
+        if (j >= st.total) return;
+        const std::size_t ui = std::size_t(j / s.repeat);
+        const std::string& u = s.urls[ui];
+        const long sent = j + 1;
+        if (mine++ > 0 && !s.intervals.empty()) {
+            const auto& gap = s.intervals[std::size_t(mine - 2) % s.intervals.size()];
+            // Both ends are at most a day, so the span fits the generator's range.
+            const long ms = gap.first + long(rng() % static_cast<unsigned long>(gap.second - gap.first + 1));
+            std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        }
+        if (s.request_ids) {
+            id = "fetch-" + std::to_string(::getpid()) + "-" + std::to_string(sent);
+            headers[st.id_slot].value = id;
+        }
+        const auto& parsed = st.parsed[ui];
+        if (!parsed) {
+            ++st.failed;
+            print_error(parsed.error(), s.method, u, id);
+            continue;
+        }
+        const std::string origin = parsed->authority;
+        Client& c = clients.get(origin, [&](event_state& ev) { return make(*parsed, ev); });
+        if (s.verbose)
+            std::fprintf(stderr, "> %s %s%s\n", s.method.c_str(), u.c_str(),
+                         s.request_ids ? (" [" + id + "]").c_str() : "");
+        const idem::request req{s.method, parsed->target, headers, s.data};
+        tl_new_connection = false;
+        tl_retries = 0;
+        const auto t0 = std::chrono::steady_clock::now();
+        progress bar(st.show_progress, r);
+        bool head_written = false;
+        auto write_head = [&] {
+            if (head_written || !s.include) return;
+            head_written = true;
+            std::fprintf(st.out, "HTTP/1.%d %d %.*s\r\n", r.version_minor, r.status,
+                         int(r.reason().size()), r.reason().data());
+            for (std::size_t i = 0; i < r.header_count(); ++i) {
+                const auto h = r.header_at(i);
+                std::fprintf(st.out, "%.*s: %.*s\r\n", int(h.name.size()), h.name.data(),
+                             int(h.value.size()), h.value.data());
+            }
+            std::fputs("\r\n", st.out);
+        };
+        // To a file from one thread, bodies stream through a sink: memory stays bounded
+        // whatever their size. Otherwise they are buffered, so a failed request prints no
+        // partial body and parallel bodies never interleave.
+        auto res = !st.stream ? c.send(req, r)
+                              : c.send(req, r, [&](const char* p, std::size_t n) {
+                                    // -f: an error status's body is not output (as curl).
+                                    if (s.fail_on_status && (r.status < 200 || r.status > 299)) return true;
+                                    write_head();
+                                    bar.advance(n);
+                                    return std::fwrite(p, 1, n, st.out) == n;
+                                });
+        bar.finish();
+        if (!res) {
+            ++st.failed;
+            print_error(res.error(), s.method, u, id);
+            continue;
+        }
+        if (s.verbose)
+            std::fprintf(stderr, "< %d %.*s\n* done: %d in %.2f ms, %lu attempt%s, %s connection\n",
+                         r.status, int(r.reason().size()), r.reason().data(), r.status,
+                         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
+                         tl_retries + 1, tl_retries == 0 ? "" : "s", tl_new_connection ? "new" : "reused");
+        if (s.fail_on_status && (r.status < 200 || r.status > 299)) {
+            ++st.failed;
+            std::fprintf(stderr, "error: http_status: the server answered %d %.*s (%s %s%s%s)\n",
+                         r.status, int(r.reason().size()), r.reason().data(), s.method.c_str(),
+                         u.c_str(), id.empty() ? "" : " ", id.c_str());
+            continue;
+        }
+        std::lock_guard<std::mutex> l(st.out_mu);
+        write_head();
+        std::fwrite(r.body.data(), 1, r.body.size(), st.out);
+    }
+}
+
+template <class Client, class Make> void run_all(run_state& st, Make make) {
+    clients_by_origin<Client> clients;
+    if (st.s.parallel <= 1) {
+        work(st, clients, make);
+    } else {
+        std::vector<std::thread> threads;
+        for (long t = 0; t < st.s.parallel; ++t) threads.emplace_back([&] { work(st, clients, make); });
+        for (auto& t : threads) t.join();
+    }
+    if (!st.s.verbose) return;
+    clients.each([](const std::string& origin, Client& c) {
+        const idem::client_stats stats = c.stats();
+        std::fprintf(stderr, "* %s: %lu connections opened, %lu reused, %lu retries, %lu closed idle connections found by the probe, %lu stale failures\n",
+                     origin.c_str(), stats.connections_opened, stats.reuses, stats.retries,
+                     stats.stale_probes, stats.stale_failures);
+    });
+}
+
 template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
-    using client_t = idem::basic_client<KeepAlive, idem::retry::idempotent>;
     idem::client_options o;
     o.connect_timeout = std::chrono::milliseconds(s.connect_timeout_ms);
     o.deadline = std::chrono::milliseconds(s.timeout_ms);
     if (o.read_timeout > o.deadline) o.read_timeout = o.deadline;
     if (o.write_timeout > o.deadline) o.write_timeout = o.deadline;
 
-    std::FILE* out = stdout;
-    const bool show_progress = !s.output.empty() && !s.silent && ::isatty(2);
+    run_state st(s);
+    st.stream = !s.output.empty() && s.parallel <= 1;
+    st.show_progress = st.stream && !s.silent && ::isatty(2);
     if (!s.output.empty()) {
-        out = std::fopen(s.output.c_str(), "wb");
-        if (!out) bad_usage("cannot write", s.output.c_str());
+        st.out = std::fopen(s.output.c_str(), "wb");
+        if (!st.out) bad_usage("cannot write", s.output.c_str());
     }
-    std::vector<idem::header> headers;
     for (const auto& line : s.header_lines) {
         const auto colon = line.find(':');
         if (colon == std::string::npos) bad_usage("header without a colon", line.c_str());
         std::string_view name(line.data(), colon), value(line.data() + colon + 1, line.size() - colon - 1);
         while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-        headers.push_back({name, value});
+        st.headers.push_back({name, value});
     }
-    const std::size_t id_slot = headers.size();
-    std::string id;
-    if (s.request_ids) headers.push_back({"X-Request-Id", {}});
+    st.id_slot = st.headers.size();
+    if (s.request_ids) st.headers.push_back({"X-Request-Id", {}});
+    for (const auto& u : s.urls) st.parsed.push_back(idem::parse_url(u));
+    st.total = long(s.urls.size()) * s.repeat;
 
-    std::map<std::string, std::unique_ptr<client_t>> clients; // one client per origin
-    std::minstd_rand rng(static_cast<unsigned>(::getpid()));
-    idem::response r;
-    event_state events;
-    events.verbose = s.verbose;
-    int failed = 0;
-    long sent = 0;
-    for (const auto& u : s.urls) {
-        auto parsed = idem::parse_url(u);
-        for (long k = 0; k < s.repeat; ++k) {
-            if (sent++ > 0 && !s.intervals.empty()) {
-                const auto& gap = s.intervals[std::size_t(sent - 2) % s.intervals.size()];
-                // Both ends are at most a day, so the span fits the generator's range.
-                const long ms = gap.first + long(rng() % static_cast<unsigned long>(gap.second - gap.first + 1));
-                std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-            }
-            if (s.request_ids) {
-                id = "fetch-" + std::to_string(::getpid()) + "-" + std::to_string(sent);
-                headers[id_slot].value = id;
-            }
-            if (!parsed) {
-                ++failed;
-                print_error(parsed.error(), s.method, u, id);
-                continue;
-            }
-            const std::string origin = parsed->authority;
-            auto& c = clients[origin];
-            if (!c) {
-                c.reset(new client_t(parsed->origin(), o, ka, idem::retry::idempotent{s.retries + 1}));
-                c->set_event_handler(&log_event, &events);
-            }
-            if (s.verbose)
-                std::fprintf(stderr, "> %s %s%s\n", s.method.c_str(), u.c_str(),
-                             s.request_ids ? (" [" + id + "]").c_str() : "");
-            if constexpr (std::is_same<KeepAlive, idem::keep_alive::timeout_bounded>::value)
-                events.policy = &c->keep_alive_policy();
-            const idem::request req{s.method, parsed->target, headers, s.data};
-            const idem::client_stats before = c->stats();
-            events.new_connection = false;
-            const auto t0 = std::chrono::steady_clock::now();
-            progress bar(show_progress, r);
-            bool head_written = false;
-            auto write_head = [&] {
-                if (head_written || !s.include) return;
-                head_written = true;
-                std::fprintf(out, "HTTP/1.%d %d %.*s\r\n", r.version_minor, r.status,
-                             int(r.reason().size()), r.reason().data());
-                for (std::size_t i = 0; i < r.header_count(); ++i) {
-                    const auto h = r.header_at(i);
-                    std::fprintf(out, "%.*s: %.*s\r\n", int(h.name.size()), h.name.data(),
-                                 int(h.value.size()), h.value.data());
-                }
-                std::fputs("\r\n", out);
-            };
-            // To a file, bodies stream through a sink: memory stays bounded whatever their size.
-            // To stdout they are buffered, so a failed request prints no partial body.
-            auto res = s.output.empty()
-                           ? c->send(req, r)
-                           : c->send(req, r, [&](const char* p, std::size_t n) {
-                                 // -f: an error status's body is not output (as curl).
-                                 if (s.fail_on_status && (r.status < 200 || r.status > 299)) return true;
-                                 write_head();
-                                 bar.advance(n);
-                                 return std::fwrite(p, 1, n, out) == n;
-                             });
-            bar.finish();
-            if (!res) {
-                ++failed;
-                print_error(res.error(), s.method, u, id);
-                continue;
-            }
-            if (s.verbose) {
-                const auto& after = c->stats();
-                std::fprintf(stderr, "< %d %.*s\n* done: %d in %.2f ms, %lu attempt%s, %s connection\n",
-                             r.status, int(r.reason().size()), r.reason().data(), r.status,
-                             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
-                             after.retries - before.retries + 1, after.retries == before.retries ? "" : "s",
-                             events.new_connection ? "new" : "reused");
-            }
-            if (s.fail_on_status && (r.status < 200 || r.status > 299)) {
-                ++failed;
-                std::fprintf(stderr, "error: http_status: the server answered %d %.*s (%s %s%s%s)\n",
-                             r.status, int(r.reason().size()), r.reason().data(), s.method.c_str(),
-                             u.c_str(), id.empty() ? "" : " ", id.c_str());
-                continue;
-            }
-            write_head();
-            std::fwrite(r.body.data(), 1, r.body.size(), out);
+    constexpr bool learns = std::is_same<KeepAlive, idem::keep_alive::timeout_bounded>::value;
+    const idem::retry::idempotent rp{s.retries + 1};
+    // One pooled client per origin, also for one thread: one code path, one instantiation.
+    using pool_t = idem::basic_pool<KeepAlive, idem::retry::idempotent>;
+    const idem::pool_options po{std::size_t(s.max_connections), std::size_t(s.max_connections)};
+    run_all<pool_t>(st, [&](const idem::url& origin, event_state& ev) {
+        auto c = std::make_unique<pool_t>(origin.origin(), o, po, ka, rp);
+        ev.verbose = s.verbose;
+        if constexpr (learns) {
+            ev.client = c.get();
+            ev.learned = [](const void* p) { return static_cast<const pool_t*>(p)->learned(); };
         }
-    }
-    if (s.verbose) {
-        for (const auto& kv : clients) {
-            const auto& st = kv.second->stats();
-            std::fprintf(stderr, "* %s: %lu connections opened, %lu reused, %lu retries, %lu closed idle connections found by the probe, %lu stale failures\n",
-                         kv.first.c_str(), st.connections_opened, st.reuses, st.retries,
-                         st.stale_probes, st.stale_failures);
-        }
-    }
-    if (std::fflush(out) != 0 || (out != stdout && std::fclose(out) != 0)) {
+        c->set_event_handler(&log_event, &ev);
+        return c;
+    });
+    if (std::fflush(st.out) != 0 || (st.out != stdout && std::fclose(st.out) != 0)) {
         std::fprintf(stderr, "fetch: writing the output failed\n");
         return 1;
     }
-    return failed == 0 ? 0 : 1;
+    return st.failed == 0 ? 0 : 1;
 }
 
 } // namespace

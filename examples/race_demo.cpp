@@ -4,8 +4,9 @@
 //
 //   c++ -std=c++17 -O2 -Iinclude examples/race_demo.cpp -o race_demo && ./race_demo
 //
-// `race_demo --serve IDLE_MS` only runs the server: it prints its URL, serves until its standard
-// input closes, then prints how often requests were executed (used by the fetch test).
+// `race_demo --serve IDLE_MS [RESET_EVERY]` only runs the server: it prints its URL, serves
+// until its standard input closes, then prints how often requests were executed (used by the
+// fetch tests); with RESET_EVERY, it resets each connection after executing its Nth request.
 #include <idem/idem.hpp>
 
 #include "../tests/support/test_server.hpp"
@@ -101,9 +102,10 @@ void print_header(const char* title) {
                 std::string(13, '-').c_str(), std::string(11, '-').c_str());
 }
 
-int serve(long idle_ms) {
+int serve(long idle_ms, long reset_every) {
     idem_test::server_config cfg;
     cfg.idle_timeout = std::chrono::milliseconds(idle_ms);
+    cfg.rst_after_every = unsigned(reset_every);
     test_server server(cfg);
     std::printf("%s\n", server.url().c_str());
     std::fflush(stdout);
@@ -122,10 +124,11 @@ int serve(long idle_ms) {
 int main(int argc, char** argv) {
     int requests = 20;
     for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--serve") == 0 && i + 1 < argc) return serve(std::atol(argv[i + 1]));
+        if (std::strcmp(argv[i], "--serve") == 0 && i + 1 < argc)
+            return serve(std::atol(argv[i + 1]), i + 2 < argc ? std::atol(argv[i + 2]) : 0);
         if (std::strcmp(argv[i], "--requests") == 0 && i + 1 < argc) requests = std::max(2, std::atoi(argv[++i]));
         else {
-            std::fprintf(stderr, "usage: race_demo [--requests N] | --serve IDLE_MS\n");
+            std::fprintf(stderr, "usage: race_demo [--requests N] | --serve IDLE_MS [RESET_EVERY]\n");
             return 2;
         }
     }

@@ -108,6 +108,16 @@ template <class Pool> void hammer(Pool& p, int thread, int n, int lo_ms, int hi_
     }
 }
 
+// Polls the pool's own count of waiting callers (the state under test), for at most 5 s.
+template <class Pool> bool waiters_reach(const Pool& p, std::size_t n) {
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (p.waiting() < n) {
+        if (std::chrono::steady_clock::now() > end) return false;
+        std::this_thread::yield();
+    }
+    return p.waiting() == n;
+}
+
 using counted_pool = idem::basic_pool<idem::keep_alive::timeout_bounded, idem::retry::idempotent,
                                       idem_test::counting_transport>;
 
@@ -207,14 +217,12 @@ TEST_CASE("a pool never opens more than max_connections; a caller waits, first c
         done("b");
     });
     // b is queued once the pool says so; then c queues behind it.
-    for (int i = 0; i < 1000 && p.waiting() < 1; ++i) std::this_thread::yield();
-    REQUIRE(p.waiting() == 1);
+    CHECK(waiters_reach(p, 1));
     std::thread c([&] {
         CHECK(p.get("/", {{"X-Request-Id", "c"}}));
         done("c");
     });
-    for (int i = 0; i < 100000 && p.waiting() < 2; ++i) std::this_thread::yield();
-    REQUIRE(p.waiting() == 2);
+    CHECK(waiters_reach(p, 2));
     release_a.arrive();
     a.join();
     b.join();

@@ -381,6 +381,8 @@ public:
     Retry& retry_policy() noexcept { return retry_; }
     const client_options& settings() const noexcept { return opts_; }
     const client_stats& stats() const noexcept { return stats_; }
+    /// What a learning KeepAlivePolicy believes (all zero for one that does not learn).
+    learned_bound learned() const { return detail::learned_of(ka_, detail::has_learned<KeepAlive>{}); }
 
     /// Calls `h(event, context)` for each connection decision; nullptr turns it off.
     void set_event_handler(event_handler h, void* context) noexcept {

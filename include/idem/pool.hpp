@@ -5,10 +5,10 @@
 
 #include "client.hpp"
 
-#include <condition_variable>
 #include <cstddef>
-#include <memory>
+#include <ctime>
 #include <mutex>
+#include <pthread.h>
 #include <string>
 #include <vector>
 
@@ -72,6 +72,38 @@ private:
     unsigned long mine_ = 0;
 };
 
+// What a waiting caller sleeps on: a POSIX condition variable over the pool's std::mutex.
+// <condition_variable> (with <memory>, which it pulls in) would add about 15% to the compile
+// time of every file that includes idem; this is the part of it the pool needs.
+class wakeup {
+public:
+    wakeup() noexcept {
+        pthread_condattr_t a;
+        pthread_condattr_init(&a);
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        pthread_cond_init(&cv_, &a);
+        pthread_condattr_destroy(&a);
+    }
+    ~wakeup() { pthread_cond_destroy(&cv_); }
+    wakeup(const wakeup&) = delete;
+    wakeup& operator=(const wakeup&) = delete;
+
+    void notify() noexcept { pthread_cond_signal(&cv_); }
+    /// With `m` locked by the caller: unlocks it, sleeps until notified or `d` has passed
+    /// (or spuriously), locks it again.
+    void wait_for(std::mutex& m, std::chrono::nanoseconds d) noexcept {
+        timespec ts{};
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        const long long total = static_cast<long long>(ts.tv_nsec) + d.count() % 1000000000LL;
+        ts.tv_sec += static_cast<std::time_t>(d.count() / 1000000000LL + total / 1000000000LL);
+        ts.tv_nsec = static_cast<long>(total % 1000000000LL);
+        pthread_cond_timedwait(&cv_, m.native_handle(), &ts);
+    }
+
+private:
+    pthread_cond_t cv_;
+};
+
 } // namespace detail
 
 /// A thread-safe client for one origin: any number of threads call it at once, each request
@@ -105,6 +137,10 @@ public:
     }
     basic_pool(const basic_pool&) = delete;
     basic_pool& operator=(const basic_pool&) = delete;
+    /// Closes every connection. No call may be in progress.
+    ~basic_pool() {
+        for (entry* e : entries_) delete e;
+    }
 
     errc init_error() const noexcept { return init_error_.code(); }
     const url& origin() const noexcept { return url_; }
@@ -165,7 +201,7 @@ private:
         client_stats reported; // c's counters when they were last added to the pool's
     };
     struct waiter {
-        std::condition_variable cv;
+        detail::wakeup cv;
         entry* given = nullptr;
         waiter* next = nullptr;
     };
@@ -199,8 +235,9 @@ private:
             return error(errc{});
         }
         if (entries_.size() < popts_.max_connections) {
-            entries_.push_back(std::make_unique<entry>(base_, opts_, &learning_, retry_));
-            out = entries_.back().get();
+            if (entries_.size() == entries_.capacity()) entries_.reserve(entries_.size() * 2 + 1);
+            out = new entry(base_, opts_, &learning_, retry_);
+            entries_.push_back(out);
             out->c.set_event_handler(&basic_pool::on_lane_event, this);
             // Room for every connection in both lists, so giving one back never allocates.
             idle_.reserve(entries_.size());
@@ -217,7 +254,7 @@ private:
                 return error(errc::pool_timeout, "every connection stayed busy until the deadline");
             }
             // Bounded, so a far deadline does not overflow the condition variable's clock.
-            w.cv.wait_for(l, left < std::chrono::hours(1) ? left : std::chrono::nanoseconds(std::chrono::hours(1)));
+            w.cv.wait_for(mu_, left < std::chrono::hours(1) ? left : std::chrono::nanoseconds(std::chrono::hours(1)));
         }
         out = w.given;
         return error(errc{});
@@ -249,7 +286,7 @@ private:
             head_ = w->next;
             if (head_ == nullptr) tail_ = nullptr;
             w->given = e;
-            w->cv.notify_one(); // under the lock: the waiter cannot be gone yet
+            w->cv.notify(); // under the lock: the waiter cannot be gone yet
             return;
         }
         if (!open) {
@@ -300,7 +337,7 @@ private:
     error init_error_{errc{}};
 
     mutable std::mutex mu_; // guards everything below
-    std::vector<std::unique_ptr<entry>> entries_;
+    std::vector<entry*> entries_; // owned
     std::vector<entry*> idle_;  // oldest first
     std::vector<entry*> spare_; // no connection; buffers kept
     waiter* head_ = nullptr;

@@ -64,6 +64,8 @@ struct server_config {
     bool ipv6 = false;               ///< listen on ::1 instead of 127.0.0.1
     std::string extra_headers;       ///< added to every 200 response, each ending in CRLF
     std::string body = "ok";         ///< the 200 response body
+    unsigned rst_after_every = 0;    ///< with nothing scripted, reset after executing the Nth
+                                     ///< request on each connection (a worker that crashes)
 };
 
 class test_server {
@@ -320,6 +322,7 @@ private:
     void serve(int fd) {
         block_test_signals();
         std::string buf;
+        unsigned on_this_connection = 0;
         for (;;) {
             // Read one request: the head, then a Content-Length body.
             std::size_t head_end;
@@ -388,6 +391,10 @@ private:
             const std::string id = field(head, "X-Request-Id");
             const bool client_close = field(head, "Connection") == "close";
             step s = peeked_continue ? step{} : next_step_for(id);
+            ++on_this_connection;
+            if (cfg_.rst_after_every > 0 && on_this_connection % cfg_.rst_after_every == 0 &&
+                s.what == action::respond && s.raw.empty() && !s.close_after)
+                s.what = action::rst_after_execute;
             const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: " +
                                    std::to_string(cfg_.body.size()) + "\r\n" + cfg_.extra_headers +
                                    (id.empty() ? std::string() : "X-Echo-Id: " + id + "\r\n") +
