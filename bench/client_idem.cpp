@@ -1,5 +1,6 @@
 // idem's hot path: one client, one reused response object, keep-alive. Built with
-// IDEM_BENCH_POOL (bench/client_pool.cpp), the same loop through idem::pool on one thread.
+// IDEM_BENCH_POOL (bench/client_pool.cpp), the same loop through idem::pool, on BENCH_THREADS
+// threads sharing it.
 #include "common.hpp"
 
 #include <idem/idem.hpp>
@@ -7,18 +8,25 @@
 int main(int argc, char** argv) {
     const auto a = parse_bench_args(argc, argv);
 #ifdef IDEM_BENCH_POOL
-    idem::pool c{"http://127.0.0.1:" + std::to_string(a.port)};
+    const int threads = bench_threads();
+    idem::pool c{"http://127.0.0.1:" + std::to_string(a.port), {},
+                 idem::pool_options{std::size_t(threads), std::size_t(threads)}};
 #else
+    const int threads = 1; // a basic_client serves one thread
     idem::client c{"http://127.0.0.1:" + std::to_string(a.port)};
 #endif
-    idem::response out;
-    const idem::request req{"GET", a.path, {}, {}};
     unsigned long long bytes = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (long i = 0; i < a.n; ++i) {
-        if (!c.send(req, out) || out.status != 200) return 1;
-        bytes += out.body.size();
-    }
-    report(a.n, std::chrono::steady_clock::now() - t0, bytes);
+    std::chrono::steady_clock::duration took{};
+    const bool ok = run_threads(threads, a.n, [&](int, long count, unsigned long long& got) {
+        idem::response out;
+        const idem::request req{"GET", a.path, {}, {}};
+        for (long i = 0; i < count; ++i) {
+            if (!c.send(req, out) || out.status != 200) return false;
+            got += out.body.size();
+        }
+        return true;
+    }, bytes, took);
+    if (!ok) return 1;
+    report(a.n, took, bytes);
     return 0;
 }

@@ -6,7 +6,9 @@ idem, a raw blocking socket loop (the floor), libcurl's easy interface and cpp-h
 bodies of 13 B, 1 KiB, 64 KiB and a chunked 1 KiB:
 
 - requests per second: R interleaved rounds (every client and body once per round), median
-  and spread (min-max);
+  and spread (min-max); and with 1, 2, 4 and 8 threads on one origin: idem::pool shared by
+  the threads, libcurl with a handle per thread sharing a connection cache (CURLSH), and
+  cpp-httplib with a client per thread;
 - the counted figures, which do not depend on machine noise, each as the difference between
   runs of N1 and N2 requests divided by N2-N1: instructions (callgrind), heap allocations
   (memcheck's "total heap usage"), system calls (strace -f -c);
@@ -57,7 +59,7 @@ def ensure_tools():
 
 
 def build(out):
-    flags = ["c++", "-std=c++17", "-O2", "-DNDEBUG", f"-I{ROOT}/include"]
+    flags = ["c++", "-std=c++17", "-O2", "-DNDEBUG", "-pthread", f"-I{ROOT}/include"]
     libs = {"curl": ["-lcurl"], "httplib": ["-lcpp-httplib"]}
     for c in CLIENTS:
         subprocess.run(flags + [f"{BENCH}/client_{c}.cpp", "-o", f"{out}/{c}"] + libs.get(c, []), check=True)
@@ -125,9 +127,16 @@ http {{
         self.proc.wait(timeout=10)
 
 
-def run_client(out, client, port, path, n, wrapper=()):
+THREADS = [1, 2, 4, 8]
+MT_CLIENTS = ["pool", "curl", "httplib"]
+MT_NAMES = {"pool": "idem::pool (shared)", "curl": "libcurl (a handle per thread, CURLSH connection cache)",
+            "httplib": "cpp-httplib (a client per thread)"}
+
+
+def run_client(out, client, port, path, n, wrapper=(), threads=1):
+    env = dict(os.environ, BENCH_THREADS=str(threads))
     r = subprocess.run([*wrapper, f"{out}/{client}", str(port), path, str(n)],
-                       capture_output=True, text=True, timeout=900)
+                       capture_output=True, text=True, timeout=900, env=env)
     if r.returncode != 0:
         raise RuntimeError(f"{client} {path} failed: {r.stdout}{r.stderr[-500:]}")
     return r
@@ -195,6 +204,14 @@ def main(argv):
                         r = run_client(out, c, server.port, path, n_rps)
                         ns = int(re.search(r"ns=(\d+)", r.stdout).group(1))
                         rps[(c, path)].append(n_rps / (ns / 1e9))
+            # Threads: the same requests split over T threads, every client and T once per round.
+            mt = {(c, t): [] for c in MT_CLIENTS for t in THREADS}
+            for _ in range(rounds):
+                for t in THREADS:
+                    for c in MT_CLIENTS:
+                        r = run_client(out, c, server.port, "/13", n_rps, threads=t)
+                        ns = int(re.search(r"ns=(\d+)", r.stdout).group(1))
+                        mt[(c, t)].append(n_rps / (ns / 1e9))
             figures = {c: counted(out, c, server.port, "/13", n1, n2, out) for c in CLIENTS}
             rss_small = peak_rss_kib([f"{out}/fetch", "-o", "/dev/null", f"http://127.0.0.1:{own.port}/13"])
             rss_big = peak_rss_kib([f"{out}/fetch", "-o", "/dev/null", f"http://127.0.0.1:{own.port}/100m"])
@@ -203,8 +220,8 @@ def main(argv):
                 own.stop()
             server.stop()
 
-        tu_idem = compile_time(f"{BENCH}/client_idem.cpp", [])
-        tu_httplib = compile_time(f"{BENCH}/client_httplib.cpp", [])
+        tu_idem = compile_time(f"{BENCH}/compile_idem.cpp", [])
+        tu_httplib = compile_time(f"{BENCH}/compile_httplib.cpp", [])
         subprocess.run(["strip", "-o", f"{out}/fetch.stripped", f"{out}/fetch"], check=True)
         fetch_size = os.path.getsize(f"{out}/fetch.stripped")
         ldd = subprocess.run(["ldd", f"{out}/fetch"], capture_output=True, text=True).stdout
@@ -226,6 +243,15 @@ def main(argv):
                 v = rps[(c, path)]
                 cells.append(f"{statistics.median(v):,.0f} ({min(v):,.0f}-{max(v):,.0f})")
             lines.append(f"| {NAMES[c]} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append(f"### Requests per second by threads (13-byte body, {n_rps} requests split over the threads; median, min-max)")
+        lines.append("")
+        lines.append("| client | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}" for t in THREADS) + " |")
+        lines.append("| --- |" + " --- |" * len(THREADS))
+        for c in MT_CLIENTS:
+            cells = [f"{statistics.median(mt[(c, t)]):,.0f} ({min(mt[(c, t)]):,.0f}-{max(mt[(c, t)]):,.0f})"
+                     for t in THREADS]
+            lines.append(f"| {MT_NAMES[c]} | " + " | ".join(cells) + " |")
         lines.append("")
         lines.append(f"### Counted per request (13-byte body; runs of {n2} minus {n1} requests)")
         lines.append("")
@@ -300,7 +326,25 @@ set grid ytics
 plot for [i=2:{len(CLIENTS) + 1}] '{data}' using i:xtic(1) title columnheader(i)
 """
             subprocess.run(["gnuplot"], input=script, text=True, check=True)
-            print(f"\nwrote {doc} and docs/benchmarks.png")
+            data_mt = os.path.join(out, "threads.dat")
+            with open(data_mt, "w") as f:
+                f.write("threads " + " ".join(f'"{MT_NAMES[c]}"' for c in MT_CLIENTS) + "\n")
+                for t in THREADS:
+                    f.write(f"{t} " + " ".join(f"{statistics.median(mt[(c, t)]):.0f}" for c in MT_CLIENTS) + "\n")
+            script_mt = f"""
+set terminal pngcairo size 900,480
+set output '{ROOT}/docs/benchmarks-threads.png'
+set title 'Requests per second by client threads, one origin (median of {rounds} rounds)'
+set key bottom right
+set xlabel 'threads'
+set ylabel 'requests/s'
+set yrange [0:*]
+set xtics ({", ".join(str(t) for t in THREADS)})
+set grid ytics
+plot for [i=2:{len(MT_CLIENTS) + 1}] '{data_mt}' using 1:i with linespoints lw 2 title columnheader(i)
+"""
+            subprocess.run(["gnuplot"], input=script_mt, text=True, check=True)
+            print(f"\nwrote {doc}, docs/benchmarks.png and docs/benchmarks-threads.png")
         return 1 if missed and "--check" in argv else 0
     finally:
         shutil.rmtree(out, ignore_errors=True)

@@ -7,7 +7,6 @@
 
 #include <cstddef>
 #include <ctime>
-#include <mutex>
 #include <pthread.h>
 #include <string>
 #include <vector>
@@ -25,11 +24,39 @@ struct pool_options {
 
 namespace detail {
 
+// The pool's locks are POSIX ones, as its wait is: <mutex> and <condition_variable> (with the
+// <memory> it pulls in) would add about 15% to the compile time of every file that includes
+// idem, pool or not. Uncontended, a lock is one atomic operation and no system call.
+class mutex {
+public:
+    mutex() noexcept = default;
+    ~mutex() { pthread_mutex_destroy(&m_); }
+    mutex(const mutex&) = delete;
+    mutex& operator=(const mutex&) = delete;
+    void lock() noexcept { pthread_mutex_lock(&m_); }
+    void unlock() noexcept { pthread_mutex_unlock(&m_); }
+    pthread_mutex_t* native() noexcept { return &m_; }
+
+private:
+    pthread_mutex_t m_ = PTHREAD_MUTEX_INITIALIZER;
+};
+
+class lock_guard {
+public:
+    explicit lock_guard(mutex& m) noexcept : m_(m) { m_.lock(); }
+    ~lock_guard() { m_.unlock(); }
+    lock_guard(const lock_guard&) = delete;
+    lock_guard& operator=(const lock_guard&) = delete;
+
+private:
+    mutex& m_;
+};
+
 // The KeepAlivePolicy every connection of a pool shares, behind a mutex: what one connection
 // learns about the server, every thread knows at once.
 template <class KeepAlive> struct shared_learning {
     explicit shared_learning(KeepAlive k) : ka(std::move(k)) {}
-    mutable std::mutex mu;
+    mutable mutex mu;
     KeepAlive ka;
 };
 
@@ -43,23 +70,23 @@ public:
     explicit shared_keep_alive(shared_learning<KeepAlive>* s) noexcept : s_(s) {}
 
     bool may_reuse(const idle_connection& c, bool idempotent) {
-        std::lock_guard<std::mutex> l(s_->mu);
+        detail::lock_guard l(s_->mu);
         return s_->ka.may_reuse(c, idempotent);
     }
     void on_idle_close(std::chrono::nanoseconds idle_for) {
-        std::lock_guard<std::mutex> l(s_->mu);
+        detail::lock_guard l(s_->mu);
         const auto before = changes();
         s_->ka.on_idle_close(idle_for);
         mine_ += changes() != before;
     }
     void on_reused(std::chrono::nanoseconds idle_for) {
-        std::lock_guard<std::mutex> l(s_->mu);
+        detail::lock_guard l(s_->mu);
         const auto before = changes();
         notify_reused(s_->ka, idle_for, has_on_reused<KeepAlive>{});
         mine_ += changes() != before;
     }
     learned_bound learned() const {
-        std::lock_guard<std::mutex> l(s_->mu);
+        detail::lock_guard l(s_->mu);
         learned_bound b = learned_of(s_->ka, has_learned<KeepAlive>{});
         b.changes = mine_;
         return b;
@@ -72,9 +99,7 @@ private:
     unsigned long mine_ = 0;
 };
 
-// What a waiting caller sleeps on: a POSIX condition variable over the pool's std::mutex.
-// <condition_variable> (with <memory>, which it pulls in) would add about 15% to the compile
-// time of every file that includes idem; this is the part of it the pool needs.
+// What a waiting caller sleeps on: a condition variable over the pool's mutex.
 class wakeup {
 public:
     wakeup() noexcept {
@@ -91,13 +116,13 @@ public:
     void notify() noexcept { pthread_cond_signal(&cv_); }
     /// With `m` locked by the caller: unlocks it, sleeps until notified or `d` has passed
     /// (or spuriously), locks it again.
-    void wait_for(std::mutex& m, std::chrono::nanoseconds d) noexcept {
+    void wait_for(mutex& m, std::chrono::nanoseconds d) noexcept {
         timespec ts{};
         clock_gettime(CLOCK_MONOTONIC, &ts);
         const long long total = static_cast<long long>(ts.tv_nsec) + d.count() % 1000000000LL;
         ts.tv_sec += static_cast<std::time_t>(d.count() / 1000000000LL + total / 1000000000LL);
         ts.tv_nsec = static_cast<long>(total % 1000000000LL);
-        pthread_cond_timedwait(&cv_, m.native_handle(), &ts);
+        pthread_cond_timedwait(&cv_, m.native(), &ts);
     }
 
 private:
@@ -149,34 +174,34 @@ public:
 
     /// Counters of every call that has ended.
     client_stats stats() const {
-        std::lock_guard<std::mutex> l(mu_);
+        detail::lock_guard l(mu_);
         return totals_;
     }
     /// What the shared KeepAlivePolicy believes (a learning one; else all zero).
     learned_bound learned() const {
-        std::lock_guard<std::mutex> l(learning_.mu);
+        detail::lock_guard l(learning_.mu);
         return detail::learned_of(learning_.ka, detail::has_learned<KeepAlive>{});
     }
     /// A copy of the shared KeepAlivePolicy, as it is now.
     KeepAlive keep_alive_policy() const {
-        std::lock_guard<std::mutex> l(learning_.mu);
+        detail::lock_guard l(learning_.mu);
         return learning_.ka;
     }
     /// Idle connections kept now.
     std::size_t idle_connections() const {
-        std::lock_guard<std::mutex> l(mu_);
+        detail::lock_guard l(mu_);
         return idle_.size();
     }
     /// Callers waiting for a connection now.
     std::size_t waiting() const {
-        std::lock_guard<std::mutex> l(mu_);
+        detail::lock_guard l(mu_);
         std::size_t n = 0;
         for (const waiter* w = head_; w != nullptr; w = w->next) ++n;
         return n;
     }
     /// Closes every idle connection.
     void close() {
-        std::lock_guard<std::mutex> l(mu_);
+        detail::lock_guard l(mu_);
         for (entry* e : idle_) retire(e);
         idle_.clear();
     }
@@ -223,7 +248,7 @@ private:
     }
 
     error acquire(std::chrono::nanoseconds deadline, entry*& out) {
-        std::unique_lock<std::mutex> l(mu_);
+        detail::lock_guard l(mu_);
         if (!idle_.empty()) { // the most recently used: LIFO
             out = idle_.back();
             idle_.pop_back();
@@ -272,7 +297,7 @@ private:
 
     void release(entry* e) noexcept {
         const client_stats now_stats = e->c.stats(); // read by the thread that holds it
-        std::lock_guard<std::mutex> l(mu_);
+        detail::lock_guard l(mu_);
         add(totals_.connections_opened, now_stats.connections_opened, e->reported.connections_opened);
         add(totals_.reuses, now_stats.reuses, e->reported.reuses);
         add(totals_.retries, now_stats.retries, e->reported.retries);
@@ -313,7 +338,7 @@ private:
 
     // A connection found closed at `age` says every idle one at least as old is closed too.
     void close_idle_as_old_as(std::chrono::nanoseconds age) {
-        std::lock_guard<std::mutex> l(mu_);
+        detail::lock_guard l(mu_);
         const auto now = detail::now();
         std::size_t n = 0;
         while (n < idle_.size() && now - idle_[n]->idle_since >= age) retire(idle_[n++]);
@@ -336,7 +361,7 @@ private:
     std::string prefix_;
     error init_error_{errc{}};
 
-    mutable std::mutex mu_; // guards everything below
+    mutable detail::mutex mu_; // guards everything below
     std::vector<entry*> entries_; // owned
     std::vector<entry*> idle_;  // oldest first
     std::vector<entry*> spare_; // no connection; buffers kept
