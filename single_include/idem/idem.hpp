@@ -103,7 +103,7 @@ inline const char* describe(errc e) noexcept {
     case errc::invalid_url: return "invalid URL";
     case errc::unsupported_scheme: return "unsupported URL scheme (only http is supported)";
     case errc::invalid_request: return "invalid request (method, target or header field)";
-    case errc::client_busy: return "the client is busy with another call (from another thread, or from a body sink); use one client per thread";
+    case errc::client_busy: return "the client is busy with another call (from another thread, or from a body sink); use one client per thread, or an idem::pool";
     case errc::resolve_failed: return "could not resolve host name";
     case errc::connection_refused: return "connection refused";
     case errc::network_unreachable: return "network unreachable";
