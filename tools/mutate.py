@@ -70,8 +70,8 @@ MUTATIONS = [
     ("numeric hosts go to the resolver", R,
      "    if (parse_numeric_host(host, out)) return error(errc{});\n", "", SOCKET_T),
     ("timeouts are not saturated", C,
-     "detail::later(start, detail::saturated(opts_.deadline))",
-     "start + std::chrono::nanoseconds(opts_.deadline)", GUAR_T),
+     "detail::later(detail::now(), detail::saturated(o.deadline))",
+     "detail::now() + std::chrono::nanoseconds(o.deadline)", GUAR_T),
     ("a backoff may pass the deadline", C,
      "            if (wait >= deadline - detail::now()) return e;\n", "", GUAR_T),
     # A half-read connection (guarantee 4) and the server's word on memory (7).
