@@ -118,6 +118,25 @@ template <class Pool> bool waiters_reach(const Pool& p, std::size_t n) {
     return p.waiting() == n;
 }
 
+// Sends `n` GETs from `n` threads that are all inside a response at once (each body sink
+// waits for the others), so the pool must open `n` connections; returns when all are back.
+void hold_at_once(idem::pool& p, int n) {
+    latch all(n);
+    std::vector<std::thread> ts;
+    for (int i = 0; i < n; ++i)
+        ts.emplace_back([&] {
+            idem::response out;
+            idem::request rq{"GET", "/", {}, {}};
+            bool waited = false;
+            CHECK(p.send(rq, out, [&](const char*, std::size_t) {
+                if (!waited) all.arrive_and_wait();
+                waited = true;
+                return true;
+            }));
+        });
+    for (auto& t : ts) t.join();
+}
+
 using counted_pool = idem::basic_pool<idem::keep_alive::timeout_bounded, idem::retry::idempotent,
                                       idem_test::counting_transport>;
 
@@ -270,20 +289,7 @@ TEST_CASE("a caller that waits past its deadline gets pool_timeout, and nothing 
 TEST_CASE("a connection found closed retires every idle one as old, and teaches every thread") {
     test_server s(idle_after(100ms));
     idem::pool p{s.url(), idem_test::quick_options(), idem::pool_options{3, 3}};
-    latch all(3);
-    std::vector<std::thread> ts;
-    for (int i = 0; i < 3; ++i)
-        ts.emplace_back([&] {
-            idem::response out;
-            idem::request rq{"GET", "/", {}, {}};
-            bool waited = false;
-            CHECK(p.send(rq, out, [&](const char*, std::size_t) {
-                if (!waited) all.arrive_and_wait();
-                waited = true;
-                return true;
-            }));
-        });
-    for (auto& t : ts) t.join();
+    hold_at_once(p, 3);
     REQUIRE(p.idle_connections() == 3);
     REQUIRE(s.wait_idle_closes(3, 5s));
     REQUIRE(p.get("/"));
@@ -299,43 +305,37 @@ TEST_CASE("a pool destroyed with idle connections closes them") {
     test_server s;
     {
         idem::pool p{s.url(), idem_test::quick_options(), idem::pool_options{3, 3}};
-        latch all(3);
-        std::vector<std::thread> ts;
-        for (int i = 0; i < 3; ++i)
-            ts.emplace_back([&] {
-                idem::response out;
-                idem::request rq{"GET", "/", {}, {}};
-                bool waited = false;
-                CHECK(p.send(rq, out, [&](const char*, std::size_t) {
-                    if (!waited) all.arrive_and_wait();
-                    waited = true;
-                    return true;
-                }));
-            });
-        for (auto& t : ts) t.join();
+        hold_at_once(p, 3);
         REQUIRE(p.idle_connections() == 3);
     }
     CHECK(s.wait_all_closed(5s));
     CHECK(s.client_closes() == 3);
 }
 
+TEST_CASE("a sink that throws gives the connection back closed, and the pool goes on") {
+    test_server s;
+    idem::pool p{s.url(), idem_test::quick_options(), idem::pool_options{1, 1}};
+    REQUIRE(p.get("/"));
+    REQUIRE(p.idle_connections() == 1);
+    idem::response out;
+    const idem::request rq{"GET", "/", {}, {}};
+    bool thrown = false;
+    try {
+        (void)p.send(rq, out, [](const char*, std::size_t) -> bool { throw 42; });
+    } catch (int) {
+        thrown = true;
+    }
+    CHECK(thrown);
+    CHECK(p.idle_connections() == 0); // closed mid-response: never back in the pool open
+    REQUIRE(p.get("/"));               // the one slot was given back: no wait, no pool_timeout
+    CHECK(s.connections() == 2);
+    CHECK(p.waiting() == 0);
+}
+
 TEST_CASE("max_idle: beyond it the oldest idle connection is closed") {
     test_server s;
     idem::pool p{s.url(), idem_test::quick_options(), idem::pool_options{3, 1}};
-    latch all(3);
-    std::vector<std::thread> ts;
-    for (int i = 0; i < 3; ++i)
-        ts.emplace_back([&] {
-            idem::response out;
-            idem::request rq{"GET", "/", {}, {}};
-            bool waited = false;
-            CHECK(p.send(rq, out, [&](const char*, std::size_t) {
-                if (!waited) all.arrive_and_wait();
-                waited = true;
-                return true;
-            }));
-        });
-    for (auto& t : ts) t.join();
+    hold_at_once(p, 3);
     CHECK(p.idle_connections() == 1);
     CHECK(s.wait_requests_seen(3, 5s));
     REQUIRE(p.get("/"));
