@@ -146,6 +146,38 @@ TEST_CASE("invalid responses fail with the same error however they are split") {
     }
 }
 
+TEST_CASE("a size limit fails the same way however the bytes are split, ahead of the syntax") {
+    // Found by the fuzzer: a malformed line, then a line past max_line_bytes. Read whole, the
+    // syntax error came first; split, the long line was stopped before the head was complete.
+    idem::limits lim;
+    lim.max_line_bytes = 40;
+    lim.max_head_bytes = 120;
+    struct {
+        const char* name;
+        std::string bytes;
+        errc err;
+    } const cases[] = {
+        {"a long line after a malformed one", "HTTP/1.1 200 OK\r\nno colon\r\nX: " + std::string(60, 'a') + "\r\n\r\n", errc::line_too_long},
+        {"a long line completed within one piece", "HTTP/1.1 200 OK\r\nX: " + std::string(50, 'a') + "\r\nY: 1\r\nbad", errc::line_too_long},
+        {"a long status line", "HTTP/1.1 200 " + std::string(40, 'r') + "\r\n\r\n", errc::line_too_long},
+        {"the head limit before a long line", "HTTP/1.1 200 OK\r\n" + std::string(6, 'A') + [] {
+             std::string f;
+             for (int i = 0; i < 4; ++i) f += ": " + std::string(30, 'v') + "\r\nB";
+             return f;
+         }() + ": " + std::string(60, 'x') + "\r\n\r\n", errc::header_too_large},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.name);
+        CHECK(read_whole(c.bytes, "GET", true, lim).err == c.err);
+        for (std::size_t i = 1; i < c.bytes.size(); ++i) {
+            CAPTURE(i);
+            CHECK(read_pieces(c.bytes, one_cut(i), "GET", true, lim).err == c.err);
+            for (std::size_t j = i + 1; j < c.bytes.size(); j += 7)
+                CHECK(read_pieces(c.bytes, {i, j}, "GET", true, lim).err == c.err);
+        }
+    }
+}
+
 TEST_CASE("every proper prefix of a framed response is incomplete") {
     for (const auto& c : ok_cases()) {
         if (c.must_close) continue; // close-delimited bodies end only at EOF

@@ -13,9 +13,16 @@ for target in response chunked; do
     -Iinclude "tests/fuzz/${target}_fuzz.cpp" -o "$out/$target"
   mkdir -p "$out/corpus-$target"
   echo "fuzzing $target for ${seconds}s"
+  status=0
   "$out/$target" -max_total_time="$seconds" -print_final_stats=1 \
-    "$out/corpus-$target" "tests/fuzz/corpus/$target" 2>&1 | grep -E "^(#|stat::number_of_executed_units|==|SUMMARY|INFO: Running with)" | tail -4
-  # grep ends the pipe's status; the fuzzer's own status decides.
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzzer $target failed"; exit 1; }
+    "$out/corpus-$target" "tests/fuzz/corpus/$target" >"$out/$target.log" 2>&1 || status=$?
+  if [ "$status" -ne 0 ]; then
+    # The whole report: the sanitizer's stack, or the property that failed, and the input.
+    tail -60 "$out/$target.log"
+    for f in crash-* timeout-* oom-*; do [ -e "$f" ] && { echo "input $f:"; od -c "$f" | head -40; }; done
+    echo "fuzzer $target failed"
+    exit 1
+  fi
+  grep -E "^(#[0-9]|stat::number_of_executed_units)" "$out/$target.log" | tail -2
 done
 echo "fuzzing: 2 passed, 0 failed"

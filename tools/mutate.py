@@ -99,6 +99,11 @@ MUTATIONS = [
     ("a policy may repeat an answered POST", C,
      "                    (!idempotent && !detail::resends_non_idempotent<Retry>::value) ||\n", "", GUAR_T),
     # Heads (RFC 9112 §2.2) and interim responses.
+    ("a line completed in one piece escapes the line limit", P,
+     "long_line_ = line_start_ + max_line + 1; // no overflow", "(void)0; // no overflow", PARSER_T),
+    ("the syntax is checked before the head limit", P,
+     "if (lim.max_head_bytes < have && lim.max_head_bytes < line_cross)",
+     "if (end == 0 && lim.max_head_bytes < have && lim.max_head_bytes < line_cross)", PARSER_T),
     ("a bare CR ends the head", P,
      "if (*p == '\\n' || (*p == '\\r' && p[1] == '\\n')) break;",
      "if (*p == '\\n' || *p == '\\r') break;", PARSER_T),

@@ -941,6 +941,7 @@ struct fields_of {
 #define IDEM_PARSER_HPP
 
 
+#include <algorithm>
 #include <cstring>
 
 namespace idem {
@@ -981,21 +982,27 @@ inline parse_step parse_failure(errc e, const char* why = nullptr) noexcept {
 /// until done; it does not rescan bytes it has already searched.
 class head_parser {
 public:
-    void reset() noexcept { scanned_ = line_start_ = 0; }
+    void reset() noexcept {
+        scanned_ = line_start_ = 0;
+        long_line_ = npos;
+    }
 
     /// Parses the head at the start of [p, p+n) into `out`.
     parse_step parse(const char* p, std::size_t n, response& out, const limits& lim) {
         parse_step st;
-        const std::size_t end = find_end(p, n);
-        if (end == 0) {
-            scanned_ = n;
-            if (n > lim.max_head_bytes) return parse_failure(errc::header_too_large, "the head exceeds max_head_bytes");
-            // A line still without its end is already too long: stop now, not at the head limit.
-            if (n - line_start_ > lim.max_line_bytes)
-                return parse_failure(errc::line_too_long, "a head line exceeds max_line_bytes");
-            return st;
-        }
-        if (end > lim.max_head_bytes) return parse_failure(errc::header_too_large, "the head exceeds max_head_bytes");
+        const std::size_t end = find_end(p, n, lim.max_line_bytes);
+        if (end == 0) scanned_ = n;
+        // The size limits are checked before the syntax, at the byte that first breaks one, so
+        // the same bytes fail the same way however the network splits them: a line still
+        // without its end that is already too long stops the read now, not at the head limit.
+        std::size_t line_cross = long_line_;
+        if (end == 0 && n - line_start_ > lim.max_line_bytes)
+            line_cross = std::min(line_cross, line_start_ + lim.max_line_bytes + 1);
+        const std::size_t have = end != 0 ? end : n;
+        if (lim.max_head_bytes < have && lim.max_head_bytes < line_cross)
+            return parse_failure(errc::header_too_large, "the head exceeds max_head_bytes");
+        if (line_cross <= have) return parse_failure(errc::line_too_long, "a head line exceeds max_line_bytes");
+        if (end == 0) return st;
         out.clear();
         out.head_.assign(p, end);
         const parse_step e = parse_head(out, lim);
@@ -1010,12 +1017,18 @@ private:
 
     // Length of the head including its blank line, or 0 if it has not all arrived.
     // Lines may end in CRLF or a bare LF (RFC 9112 §2.2).
-    std::size_t find_end(const char* p, std::size_t n) noexcept {
+    // Notes the first line longer than `max_line` (where it became too long) in long_line_.
+    std::size_t find_end(const char* p, std::size_t n, std::size_t max_line) noexcept {
         std::size_t i = scanned_ > 2 ? scanned_ - 2 : 0;
         while (i < n) {
             const void* hit = std::memchr(p + i, '\n', n - i);
             if (!hit) return 0;
-            i = std::size_t(static_cast<const char*>(hit) - p) + 1;
+            const std::size_t lf = std::size_t(static_cast<const char*>(hit) - p);
+            // A line's length counts its CR, as the field-line checks below do; a line seen in
+            // an earlier call (the scan resumes 2 bytes back) is not counted again.
+            if (lf >= line_start_ && lf - line_start_ > max_line && long_line_ == npos)
+                long_line_ = line_start_ + max_line + 1; // no overflow: max_line < lf
+            i = lf + 1;
             line_start_ = i;
             if (i < n && p[i] == '\n') return i + 1;
             if (i + 1 < n && p[i] == '\r' && p[i + 1] == '\n') return i + 2;
@@ -1050,7 +1063,6 @@ private:
         const char* le = static_cast<const char*>(std::memchr(base, '\n', h.size()));
         const char* ll = (le > base && le[-1] == '\r') ? le - 1 : le;
         const std::size_t len = std::size_t(ll - base);
-        if (std::size_t(le - base) > lim.max_line_bytes) return parse_failure(errc::line_too_long, "the status line exceeds max_line_bytes");
         const char* line = base;
         if (len < 12 || std::memcmp(line, "HTTP/", 5) != 0 || !is_digit(line[5]) ||
             line[6] != '.' || !is_digit(line[7]) || line[8] != ' ')
@@ -1088,7 +1100,6 @@ private:
                 while (p < end && is_field_value_char(*p)) ++p;
                 if (*p == '\r') ++p;
                 if (*p != '\n') return parse_failure(errc::malformed_response, "a folded line contains a bare CR, NUL or another control"); // NUL, bare CR, controls
-                if (std::size_t(p - start) > lim.max_line_bytes) return parse_failure(errc::line_too_long, "a field line exceeds max_line_bytes");
                 const char* e = (p[-1] == '\r') ? p - 1 : p;
                 while (e > start && (e[-1] == ' ' || e[-1] == '\t')) --e;
                 auto& v = r.fields_.back().value;
@@ -1113,7 +1124,6 @@ private:
             const char* ve = p;
             if (*p == '\r') ++p;
             if (*p != '\n') return parse_failure(errc::malformed_response, "a field value contains a bare CR, NUL or another control"); // NUL, bare CR, controls
-            if (std::size_t(p - start) > lim.max_line_bytes) return parse_failure(errc::line_too_long, "a field line exceeds max_line_bytes");
             while (ve > vs && (ve[-1] == ' ' || ve[-1] == '\t')) --ve;
             if (r.fields_.size() == lim.max_headers) return parse_failure(errc::too_many_headers, "more fields than max_headers");
             r.fields_.push_back({{std::uint32_t(start - base), std::uint32_t(colon - start)},
@@ -1124,8 +1134,10 @@ private:
         return {};
     }
 
+    static constexpr std::size_t npos = ~std::size_t{0};
     std::size_t scanned_ = 0;
     std::size_t line_start_ = 0; // where the last unterminated line begins
+    std::size_t long_line_ = npos; // bytes that prove a line too long, if one is
 };
 
 /// 1xx: an interim response that precedes the final one (RFC 9110 §15.2).
