@@ -197,7 +197,9 @@ TEST_CASE("an early answer from a server that stops reading is seen while the up
 
 TEST_CASE("an interim 100 during an upload does not stop it") {
     test_server s;
-    idem::client c{s.url(), quick()};
+    idem::client_options o = quick();
+    o.expect_continue_threshold = idem::body_source::unknown_length; // the 100 comes unasked
+    idem::client c{s.url(), o};
     SUBCASE("100 Continue before the body is read: the body still goes out") {
         s.push(action::continue_first);
         auto r = c.put("/upload", std::string(32u << 20, 'u'), {{"X-Request-Id", "c"}});

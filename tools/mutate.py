@@ -37,6 +37,8 @@ KA = "include/idem/keep_alive.hpp"
 CS = "include/idem/detail/connection_state.hpp"
 SY = "include/idem/detail/syntax.hpp"
 RS = "include/idem/response.hpp"
+B = "include/idem/body.hpp"
+RQ = "include/idem/request.hpp"
 
 SOCKET_T = ["tests/socket_test.cpp"]
 GUAR_T = ["tests/guarantees_test.cpp"]
@@ -45,6 +47,7 @@ PARSER_T = ["tests/parser_test.cpp", "tests/chunked_test.cpp"]
 RETRY_T = ["tests/retry_test.cpp", "tests/client_test.cpp"]
 KA_T = ["tests/keep_alive_test.cpp", "tests/client_test.cpp"]
 POOL_T = ["tests/pool_test.cpp"]
+UPLOAD_T = ["tests/upload_test.cpp"]
 PL = "include/idem/pool.hpp"
 
 # name, file, original, mutated, tests; or name, file, [(original, mutated), ...], None, tests
@@ -89,7 +92,25 @@ MUTATIONS = [
      "wait(POLLOUT | POLLIN, timeout, deadline, io_phase::write, got)",
      "wait(POLLOUT, timeout, deadline, io_phase::write, got)", GUAR_T),
     ("an interim response stops the upload", C,
-     "if (done || reader.head_done()) break;", "if (done || reader.started()) break;", GUAR_T),
+     "            if (re.code() != errc{}) return re;\n            if (done || reader.head_done())\n",
+     "            if (re.code() != errc{}) return re;\n            if (done || reader.started())\n", GUAR_T),
+    # Request bodies read while they go out (body.hpp) and Expect: 100-continue.
+    ("a spent body is sent again after a failure", C,
+     "        if (e.body_spent()) return false;\n", "", UPLOAD_T),
+    ("a spent body is sent again after a status", C,
+     "if (sink.fn || pump_.spent() || attempt", "if (sink.fn || attempt", UPLOAD_T),
+    ("the body does not wait for 100 Continue", C,
+     "expect ? detail::saturated(opts_.expect_continue_timeout) : std::chrono::nanoseconds{0}",
+     "std::chrono::nanoseconds{0}", UPLOAD_T),
+    ("a 417 is not sent again without the expectation", C,
+     "if (expect && out.status == 417 && !last_body_started_ && !pump_.spent()) {", "if (false) {", UPLOAD_T),
+    ("a body of unknown length is not chunked", RQ,
+     '        out.append("Transfer-Encoding: chunked\\r\\n", 28);\n', "", UPLOAD_T),
+    ("a source shorter than its length is not an error", B,
+     'if (!chunked) return error(errc::body_source_failed, "the body\'s source ended before its length");',
+     "if (!chunked) { finished_ = true; return error(errc{}); }", UPLOAD_T),
+    ("a spent source is not marked spent", B,
+     "        read_any_ = true;\n", "", UPLOAD_T),
     # The client's floor under policies (guarantees 1 and 2).
     ("a policy may re-send a POST that may have run", C,
      "        if (!idempotent && e.may_have_executed() && !detail::resends_non_idempotent<Retry>::value)\n            return false;\n",

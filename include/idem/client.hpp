@@ -2,6 +2,7 @@
 #ifndef IDEM_CLIENT_HPP
 #define IDEM_CLIENT_HPP
 
+#include "body.hpp"
 #include "detail/clock.hpp"
 #include "detail/connection_state.hpp"
 #include "detail/policy_traits.hpp"
@@ -36,6 +37,12 @@ struct client_options {
     /// How long one address may try to connect before the next is started alongside
     /// (RFC 8305 §5 "Connection Attempt Delay"; a failure starts the next at once).
     std::chrono::milliseconds connection_attempt_delay{250};
+    /// Bodies of at least this many bytes, and bodies of unknown length, ask the server first
+    /// (Expect: 100-continue, RFC 9110 §10.1.1) so a refusal costs no upload; the maximum,
+    /// body_source::unknown_length, never asks. A request with its own Expect field always does.
+    std::uint64_t expect_continue_threshold = 1024 * 1024;
+    /// How long to wait for "100 Continue" (or a final answer) before sending the body anyway.
+    std::chrono::milliseconds expect_continue_timeout{1000};
     idem::limits limits;
     std::string user_agent = "idem/" IDEM_VERSION_STRING; ///< empty: send none
     /// Resolves host names (numeric hosts never reach it); nullptr means getaddrinfo. It runs on
@@ -146,36 +153,82 @@ error read_until_done(Transport& conn, std::string& rbuf, response_reader& reade
     return error(errc{});
 }
 
-/// One exchange on one connection: sends `head` then `body`, and reads the response into
-/// `reader` (started by the caller). `sent` counts request bytes the kernel took; `stray`
-/// bytes that followed the response. The one piece of code every client runs per attempt.
+/// How far an attempt's request got.
+struct upload_progress {
+    std::size_t sent = 0;      ///< request bytes the kernel took
+    bool body_started = false; ///< some of them were body bytes
+    bool all_sent = false;     ///< the whole request went out
+};
+
+/// One exchange on one connection: sends `head` then the body `pump` hands out, and reads the
+/// response into `reader` (started by the caller). With `expect_wait` above zero the head went
+/// out with "Expect: 100-continue": the body waits that long for the server's word (RFC 9110
+/// §10.1.1). `stray` counts bytes that followed the response. The one piece of code every
+/// client runs per attempt.
 template <class Transport>
 error exchange(Transport& conn, std::string& rbuf, response_reader& reader, const std::string& head,
-               std::string_view body, std::chrono::nanoseconds write_timeout,
-               std::chrono::nanoseconds read_timeout, std::chrono::nanoseconds deadline, bool reused,
-               std::size_t& sent, std::size_t& stray) {
+               body_pump& pump, std::chrono::nanoseconds expect_wait,
+               std::chrono::nanoseconds write_timeout, std::chrono::nanoseconds read_timeout,
+               std::chrono::nanoseconds deadline, bool reused, upload_progress& up,
+               std::size_t& stray) {
     bool done = false;
-    for (;;) {
-        bool readable = false;
-        const error se = conn.send_all(head.data(), head.size(), body.data(), body.size(),
-                                       write_timeout, deadline, sent, readable);
-        if (se.code() != errc{}) {
-            // A server that answers and closes while a body is still going out (a 413, a 401)
-            // resets the connection, but its answer is still in the receive buffer: read it
-            // before calling the request failed (RFC 9112 §9.5).
-            const bool cut = se.code() == errc::connection_reset || se.code() == errc::broken_pipe;
-            if (!cut || sent == 0) return se;
-            const error re = read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
-            return re.code() == errc{} && done ? re : se;
-        }
-        if (!readable) break; // all sent
-        // The server answers before it has the whole request. An interim response (100
-        // Continue) means go on sending; a final one is the answer, and the rest of the
-        // request is not sent.
-        const error re = read_some(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
-        if (re.code() != errc{}) return re;
-        if (done || reader.head_done()) break;
+    std::string_view a = head, b;
+    bool awaiting = expect_wait.count() > 0;
+    if (!awaiting) {
+        const error pe = pump.next(b, deadline);
+        if (pe.code() != errc{}) return pe;
     }
+    for (;;) {
+        std::size_t k = 0; // bytes of a, then b, that went out
+        for (;;) {
+            bool readable = false;
+            const std::size_t before = k;
+            const error se = conn.send_all(a.data(), a.size(), b.data(), b.size(), write_timeout,
+                                           deadline, k, readable);
+            up.sent += k - before;
+            up.body_started = up.body_started || k > a.size();
+            if (se.code() != errc{}) {
+                // A server that answers and closes while a body is still going out (a 413, a
+                // 401) resets the connection, but its answer is still in the receive buffer:
+                // read it before calling the request failed (RFC 9112 §9.5).
+                const bool cut = se.code() == errc::connection_reset || se.code() == errc::broken_pipe;
+                if (!cut || up.sent == 0) return se;
+                const error re = read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
+                return re.code() == errc{} && done ? re : se;
+            }
+            if (!readable) break; // this piece is out
+            // The server answers before it has the whole request. An interim response (100
+            // Continue) means go on sending; a final one is the answer, and the rest of the
+            // request is not sent.
+            const error re = read_some(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
+            if (re.code() != errc{}) return re;
+            if (done || reader.head_done())
+                return read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
+        }
+        if (awaiting) {
+            awaiting = false;
+            // The head is out: wait, bounded, for 100 Continue or a final answer. Silence
+            // means send the body anyway (the server may not know the expectation); a final
+            // answer means the body is never sent.
+            const std::size_t interim = reader.interim_count();
+            const auto end = later(now(), expect_wait);
+            while (!done && !reader.head_done() && reader.interim_count() == interim) {
+                const auto left = end - now();
+                if (left.count() <= 0) break;
+                const error re = read_some(conn, rbuf, reader, left < read_timeout ? left : read_timeout,
+                                           deadline, reused, done, stray);
+                if (re.code() == errc::read_timeout) break;
+                if (re.code() != errc{}) return re;
+            }
+            if (done || reader.head_done())
+                return read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
+        }
+        a = {};
+        const error pe = pump.next(b, deadline);
+        if (pe.code() != errc{}) return pe;
+        if (b.empty()) break;
+    }
+    up.all_sent = true;
     return read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
 }
 
@@ -196,6 +249,15 @@ public:
     }
     result<response> patch(std::string_view target, std::string_view body, header_list h = {}) {
         return request("PATCH", target, body, h);
+    }
+    /// Sends `body` as it is read (a file, a pipe, a callback: see body_source), with any
+    /// method; memory stays bounded whatever the body's size.
+    result<response> upload(std::string_view method, std::string_view target,
+                            const body_source& body, header_list h = {}) {
+        response out;
+        auto r = self().send_to(detail::request_view{method, target, h, {}, &body}, out, {});
+        if (!r) return r.error();
+        return out;
     }
 
     /// Any method token.
@@ -312,6 +374,8 @@ private:
     // declares `unsafe_resend_non_idempotent`.
     static bool client_allows_resend(const error& e, bool idempotent, const detail::body_sink& sink) noexcept {
         if (sink.fn && e.response_started()) return false;
+        // A body that cannot be produced again is never sent a second time.
+        if (e.body_spent()) return false;
         if (!idempotent && e.may_have_executed() && !detail::resends_non_idempotent<Retry>::value)
             return false;
         return true;
@@ -337,18 +401,31 @@ private:
         if (auto v = validate(r); !v) return v.error();
         if (deadline.count() == 0) deadline = deadline_from_now(opts_);
         const bool idempotent = is_idempotent(r);
-        wbuf_.clear();
-        detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
-                           opts_.user_agent, prefix_);
+        bool expect = wants_expect(r);
+        write_request_head(r, expect);
+        pump_.start(r.body, r.source, ubuf_);
         bool executed_earlier = false;
         for (unsigned attempt = 1;; ++attempt) {
             error e;
-            if (attempt_once(r, idempotent, attempt, out, deadline, sink, e)) {
+            if (attempt > 1) {
+                const error we = pump_.rewind();
+                if (we.code() != errc{}) return error(we).set_attempts(attempt).set_executed_earlier(executed_earlier);
+            }
+            if (attempt_once(r, idempotent, attempt, expect, out, deadline, sink, e)) {
+                // 417: the server will not take the expectation, and the body never left; send
+                // it once more without asking (RFC 9110 §10.1.1).
+                if (expect && out.status == 417 && !last_body_started_ && !pump_.spent()) {
+                    expect = false;
+                    write_request_head(r, false);
+                    ++stats_.retries;
+                    emit(event_kind::retry, {}, attempt, errc{});
+                    continue;
+                }
                 // A policy may ask to send again after a complete response (429, 503 with
                 // Retry-After). Never with a sink, which has been handed this body; never for a
                 // request that is not idempotent, since the server has acted on it.
                 std::chrono::nanoseconds wait{0};
-                if (sink.fn || attempt >= retry_.max_attempts() ||
+                if (sink.fn || pump_.spent() || attempt >= retry_.max_attempts() ||
                     (!idempotent && !detail::resends_non_idempotent<Retry>::value) ||
                     !detail::ask_retry_response(retry_, out, idempotent, attempt, wait,
                                                 detail::has_retry_response<Retry>{}))
@@ -361,7 +438,7 @@ private:
                 detail::sleep_for(wait);
                 continue;
             }
-            e.set_attempts(attempt).set_executed_earlier(executed_earlier);
+            e.set_attempts(attempt).set_executed_earlier(executed_earlier).set_body_spent(pump_.spent());
             executed_earlier = e.may_have_executed(); // includes the earlier attempts
             const failed_attempt f{e, idempotent, attempt};
             if (attempt >= retry_.max_attempts() || !client_allows_resend(e, idempotent, sink) ||
@@ -399,6 +476,19 @@ public:
     void close() noexcept { conn_.close(); }
 
 private:
+    // Expect: 100-continue for a request that asks for it, and for large or unknown bodies.
+    bool wants_expect(const detail::request_view& r) const noexcept {
+        if (detail::has_header(r.headers, "Expect")) return true;
+        if (!r.has_body() || opts_.expect_continue_threshold == body_source::unknown_length) return false;
+        return r.body_size() >= opts_.expect_continue_threshold;
+    }
+
+    void write_request_head(const detail::request_view& r, bool expect) {
+        wbuf_.clear();
+        detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
+                           opts_.user_agent, prefix_, expect);
+    }
+
     void emit(event_kind k, std::chrono::nanoseconds idle, unsigned attempt, errc e = errc{}) {
         if (handler_) handler_(event{k, idle, attempt, e}, handler_ctx_);
     }
@@ -439,8 +529,8 @@ private:
     }
 
     // One attempt. On failure fills `e` with the cause and the facts of how far it got.
-    bool attempt_once(const detail::request_view& r, bool idempotent, unsigned attempt, response& out,
-                      std::chrono::nanoseconds deadline, detail::body_sink sink, error& e) {
+    bool attempt_once(const detail::request_view& r, bool idempotent, unsigned attempt, bool expect,
+                      response& out, std::chrono::nanoseconds deadline, detail::body_sink sink, error& e) {
         bool reused = false;
         std::chrono::nanoseconds idle_for{0};
         if (conn_.is_open()) {
@@ -462,18 +552,21 @@ private:
         if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
         reader_.start(r.method, out, opts_.limits, sink);
 
-        const std::size_t total = wbuf_.size() + r.body.size();
-        std::size_t sent = 0, stray = 0;
+        detail::upload_progress up;
+        std::size_t stray = 0;
         const auto exchange_start = detail::now();
-        const error xe = detail::exchange(conn_, rbuf_, reader_, wbuf_, r.body,
-                                          detail::saturated(opts_.write_timeout),
-                                          detail::saturated(opts_.read_timeout), deadline, reused,
-                                          sent, stray);
+        const error xe = detail::exchange(
+            conn_, rbuf_, reader_, wbuf_, pump_,
+            expect ? detail::saturated(opts_.expect_continue_timeout) : std::chrono::nanoseconds{0},
+            detail::saturated(opts_.write_timeout), detail::saturated(opts_.read_timeout), deadline,
+            reused, up, stray);
+        last_body_started_ = up.body_started;
         if (xe.code() != errc{}) {
             e = xe;
             e.set_reused(reused)
-                .set_written(sent == 0 ? written::none : sent < total ? written::partial : written::all)
-                .set_response_started(reader_.started());
+                .set_written(up.sent == 0 ? written::none : up.all_sent ? written::all : written::partial)
+                .set_response_started(reader_.started())
+                .set_body_started(up.body_started);
             fail_connection(e, idle_for, detail::now() - exchange_start, attempt);
             return false;
         }
@@ -483,7 +576,7 @@ private:
             report_learning(attempt);
         }
         if (detail::connection_state::exchange_allows_reuse(KeepAlive::persistent, r, out, reader_,
-                                                            sent == total, stray)) {
+                                                            up.all_sent, stray)) {
             guard.keep = true;
             state_.kept(out, detail::now());
         } else {
@@ -533,6 +626,9 @@ private:
     detail::connection_state state_;
     std::string wbuf_;
     std::string rbuf_;
+    std::string ubuf_; // a streamed body's piece, allocated on the first streamed request
+    detail::body_pump pump_;
+    bool last_body_started_ = false;
     detail::response_reader reader_;
     client_stats stats_;
     event_handler handler_ = nullptr;

@@ -35,6 +35,7 @@ enum class errc : int {
     read_timeout = 24,
     write_timeout = 25,
     deadline_exceeded = 26,
+    body_source_failed = 27, ///< the request body's source failed, ended early or could not rewind
     // what the server sent
     malformed_response = 30,
     header_too_large = 31,
@@ -67,6 +68,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::read_timeout: return "read_timeout";
     case errc::write_timeout: return "write_timeout";
     case errc::deadline_exceeded: return "deadline_exceeded";
+    case errc::body_source_failed: return "body_source_failed";
     case errc::malformed_response: return "malformed_response";
     case errc::header_too_large: return "header_too_large";
     case errc::too_many_headers: return "too_many_headers";
@@ -100,6 +102,7 @@ inline const char* describe(errc e) noexcept {
     case errc::read_timeout: return "timed out waiting for the response";
     case errc::write_timeout: return "timed out sending the request";
     case errc::deadline_exceeded: return "the call's overall deadline passed";
+    case errc::body_source_failed: return "the request body's source failed";
     case errc::malformed_response: return "malformed response";
     case errc::header_too_large: return "response head exceeds the size limit";
     case errc::too_many_headers: return "response has more header fields than the limit";
@@ -135,6 +138,7 @@ public:
         case errc::server_closed_idle: return std::errc::connection_aborted;
         case errc::malformed_response: return std::errc::bad_message;
         case errc::sink_aborted: return std::errc::operation_canceled;
+        case errc::body_source_failed: return std::errc::io_error;
         case errc::client_busy: return std::errc::device_or_resource_busy;
         case errc::out_of_memory: return std::errc::not_enough_memory;
         case errc::body_too_large:
@@ -179,6 +183,13 @@ public:
     constexpr idem::written bytes_written() const noexcept { return written_; }
     /// The failing attempt read at least one byte of a response.
     constexpr bool response_started() const noexcept { return response_started_; }
+    /// Some of the failing attempt's request body was handed to the kernel; false with
+    /// bytes_written() partial means the head went out and the body did not (Expect:
+    /// 100-continue waiting, or a final answer before it).
+    constexpr bool body_started() const noexcept { return body_started_; }
+    /// The body came from a source that cannot produce it again (a pipe, a callback without a
+    /// rewind) and some of it was read: no attempt can send it again, so none was made.
+    constexpr bool body_spent() const noexcept { return body_spent_; }
     /// Attempts made in this call, the failing one included (0 when input was rejected).
     constexpr unsigned attempts() const noexcept { return attempts_; }
 
@@ -210,6 +221,8 @@ public:
     constexpr error& set_attempts(unsigned n) noexcept { attempts_ = n; return *this; }
     constexpr error& set_executed_earlier(bool v) noexcept { executed_earlier_ = v; return *this; }
     constexpr error& set_reason(const char* why) noexcept { reason_ = why; return *this; }
+    constexpr error& set_body_started(bool v) noexcept { body_started_ = v; return *this; }
+    constexpr error& set_body_spent(bool v) noexcept { body_spent_ = v; return *this; }
 
     friend constexpr bool operator==(const error& a, errc b) noexcept { return a.code_ == b; }
     friend constexpr bool operator!=(const error& a, errc b) noexcept { return a.code_ != b; }
@@ -222,6 +235,8 @@ private:
     idem::written written_ = idem::written::none;
     bool response_started_ = false;
     bool executed_earlier_ = false;
+    bool body_started_ = false;
+    bool body_spent_ = false;
     unsigned attempts_ = 0;
 };
 

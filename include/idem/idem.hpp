@@ -6,6 +6,7 @@
 #include "error.hpp"
 #include "result.hpp"
 #include "url.hpp"
+#include "body.hpp"
 #include "request.hpp"
 #include "response.hpp"
 #include "parser.hpp"

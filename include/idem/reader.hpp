@@ -101,6 +101,8 @@ public:
     }
 
     bool started() const noexcept { return started_; }
+    /// Interim (1xx) heads skipped so far.
+    std::size_t interim_count() const noexcept { return interim_; }
     /// The final (non-1xx) head has been read: the server has answered.
     bool head_done() const noexcept { return head_done_; }
     bool done() const noexcept { return head_done_ && (decoder_.done() || eof_); }

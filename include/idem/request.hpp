@@ -2,6 +2,7 @@
 #ifndef IDEM_REQUEST_HPP
 #define IDEM_REQUEST_HPP
 
+#include "body.hpp"
 #include "url.hpp"
 
 #include <cstddef>
@@ -112,6 +113,9 @@ struct request {
     std::string target = "/"; ///< origin-form ("/path?q") or "*"
     header_fields headers;
     std::string body;
+    /// A body read while the request goes out (a file, a pipe, a callback) instead of `body`,
+    /// which must then be empty. Not owned: its descriptor or context must outlive the call.
+    body_source source;
 
     request() = default;
     request(std::string_view m, std::string_view t, header_fields h = {}, std::string_view b = {})
@@ -127,11 +131,19 @@ struct request_view {
     std::string_view target;
     header_list headers;
     std::string_view body;
+    const body_source* source = nullptr; ///< the body, when it is not in memory
 
-    request_view(std::string_view m, std::string_view t, header_list h, std::string_view b) noexcept
-        : method(m), target(t), headers(h), body(b) {}
+    request_view(std::string_view m, std::string_view t, header_list h, std::string_view b,
+                 const body_source* src = nullptr) noexcept
+        : method(m), target(t), headers(h), body(b), source(src && src->present() ? src : nullptr) {}
     request_view(const request& r IDEM_LIFETIMEBOUND) noexcept
-        : method(r.method), target(r.target), headers(r.headers.list()), body(r.body) {}
+        : request_view(r.method, r.target, r.headers.list(), r.body, &r.source) {}
+
+    /// The body's length; body_source::unknown_length for a source that does not know it.
+    std::uint64_t body_size() const noexcept { return source ? source->length() : body.size(); }
+    /// The body goes out chunked: a source of unknown length.
+    bool chunked() const noexcept { return source && !source->known_length(); }
+    bool has_body() const noexcept { return source ? body_size() != 0 : !body.empty(); }
 };
 
 inline bool has_header(const header_list& h, std::string_view name) noexcept {
@@ -188,6 +200,9 @@ inline result<void> validate(detail::request_view r) noexcept {
         if (c == '#') return bad("the target contains '#': a fragment is never sent");
         if (!is_target_char(c)) return bad("the target contains a control or non-ASCII byte; percent-encode it");
     }
+    if (r.source && !r.source->valid())
+        return bad("the body source is not usable: a descriptor fstat refuses, or no read function");
+    if (r.source && !r.body.empty()) return bad("the request has both a body and a body source; give one");
     for (const auto& h : r.headers) {
         if (h.name.empty()) return bad("a header name is empty");
         if (!is_token(h.name))
@@ -202,8 +217,12 @@ inline result<void> validate(detail::request_view r) noexcept {
         if (iequals(h.name, "Content-Length")) {
             std::size_t n = 0;
             if (!parse_decimal(h.value, n)) return bad("Content-Length is not a decimal number");
-            if (n != r.body.size()) return bad("Content-Length differs from the body's size");
+            if (r.chunked()) return bad("Content-Length given for a body source of unknown length; give the length to the source");
+            if (n != r.body_size()) return bad("Content-Length differs from the body's size");
         }
+        // RFC 9110 §10.1.1: 100-continue is the only expectation there is.
+        if (iequals(h.name, "Expect") && !iequals(trim_ows(h.value), "100-continue"))
+            return bad("Expect can only be 100-continue (RFC 9110 §10.1.1)");
     }
     return {};
 }
@@ -213,12 +232,12 @@ namespace detail {
 // RFC 9110 §8.6: send Content-Length when there is content, or when the method gives the
 // content a meaning (so an empty POST says "0" rather than leaving the server to guess).
 inline bool wants_content_length(const request_view& r) noexcept {
-    if (!r.body.empty()) return true;
+    if (r.has_body()) return true;
     return !(r.method == "GET" || r.method == "HEAD" || r.method == "DELETE" ||
              r.method == "OPTIONS" || r.method == "TRACE" || r.method == "CONNECT");
 }
 
-inline void append_size(std::string& out, std::size_t n) {
+inline void append_size(std::string& out, std::uint64_t n) {
     char buf[24];
     std::size_t i = sizeof buf;
     do {
@@ -230,10 +249,11 @@ inline void append_size(std::string& out, std::size_t n) {
 
 /// Appends the request head (request line and fields, then CRLF) of a validated request.
 /// `connection` is the Connection value idem adds unless the caller set one; `prefix` goes
-/// before an origin-form target (a base URL's path).
+/// before an origin-form target (a base URL's path). `expect` adds "Expect: 100-continue";
+/// a caller's own Expect field is the client's to honour, so it is never copied.
 inline void write_head(std::string& out, const request_view& r, std::string_view authority,
                        std::string_view connection, std::string_view user_agent,
-                       std::string_view prefix = {}) {
+                       std::string_view prefix = {}, bool expect = false) {
     out.append(r.method).append(" ", 1);
     if (r.target != "*") out.append(prefix);
     out.append(r.target).append(" HTTP/1.1\r\n", 11);
@@ -248,12 +268,15 @@ inline void write_head(std::string& out, const request_view& r, std::string_view
     if (!ua && !user_agent.empty()) out.append("User-Agent: ", 12).append(user_agent).append("\r\n", 2);
     if (!conn) out.append("Connection: ", 12).append(connection).append("\r\n", 2);
     for (const auto& h : r.headers)
-        out.append(h.name).append(": ", 2).append(h.value).append("\r\n", 2);
-    if (!len && wants_content_length(r)) {
+        if (!iequals(h.name, "Expect")) out.append(h.name).append(": ", 2).append(h.value).append("\r\n", 2);
+    if (r.chunked()) {
+        out.append("Transfer-Encoding: chunked\r\n", 28);
+    } else if (!len && wants_content_length(r)) {
         out.append("Content-Length: ", 16);
-        append_size(out, r.body.size());
+        append_size(out, r.body_size());
         out.append("\r\n", 2);
     }
+    if (expect) out.append("Expect: 100-continue\r\n", 22);
     out.append("\r\n", 2);
 }
 

@@ -63,6 +63,7 @@ constexpr bool retry_is_safe(const failed_attempt& f, retry_rules rules = {}) no
     case errc::body_too_large:
     case errc::line_too_long:
     case errc::sink_aborted:
+    case errc::body_source_failed:
     case errc::deadline_exceeded: return false;
     default: break;
     }

@@ -52,6 +52,7 @@ enum class errc : int {
     read_timeout = 24,
     write_timeout = 25,
     deadline_exceeded = 26,
+    body_source_failed = 27, ///< the request body's source failed, ended early or could not rewind
     // what the server sent
     malformed_response = 30,
     header_too_large = 31,
@@ -84,6 +85,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::read_timeout: return "read_timeout";
     case errc::write_timeout: return "write_timeout";
     case errc::deadline_exceeded: return "deadline_exceeded";
+    case errc::body_source_failed: return "body_source_failed";
     case errc::malformed_response: return "malformed_response";
     case errc::header_too_large: return "header_too_large";
     case errc::too_many_headers: return "too_many_headers";
@@ -117,6 +119,7 @@ inline const char* describe(errc e) noexcept {
     case errc::read_timeout: return "timed out waiting for the response";
     case errc::write_timeout: return "timed out sending the request";
     case errc::deadline_exceeded: return "the call's overall deadline passed";
+    case errc::body_source_failed: return "the request body's source failed";
     case errc::malformed_response: return "malformed response";
     case errc::header_too_large: return "response head exceeds the size limit";
     case errc::too_many_headers: return "response has more header fields than the limit";
@@ -152,6 +155,7 @@ public:
         case errc::server_closed_idle: return std::errc::connection_aborted;
         case errc::malformed_response: return std::errc::bad_message;
         case errc::sink_aborted: return std::errc::operation_canceled;
+        case errc::body_source_failed: return std::errc::io_error;
         case errc::client_busy: return std::errc::device_or_resource_busy;
         case errc::out_of_memory: return std::errc::not_enough_memory;
         case errc::body_too_large:
@@ -196,6 +200,13 @@ public:
     constexpr idem::written bytes_written() const noexcept { return written_; }
     /// The failing attempt read at least one byte of a response.
     constexpr bool response_started() const noexcept { return response_started_; }
+    /// Some of the failing attempt's request body was handed to the kernel; false with
+    /// bytes_written() partial means the head went out and the body did not (Expect:
+    /// 100-continue waiting, or a final answer before it).
+    constexpr bool body_started() const noexcept { return body_started_; }
+    /// The body came from a source that cannot produce it again (a pipe, a callback without a
+    /// rewind) and some of it was read: no attempt can send it again, so none was made.
+    constexpr bool body_spent() const noexcept { return body_spent_; }
     /// Attempts made in this call, the failing one included (0 when input was rejected).
     constexpr unsigned attempts() const noexcept { return attempts_; }
 
@@ -227,6 +238,8 @@ public:
     constexpr error& set_attempts(unsigned n) noexcept { attempts_ = n; return *this; }
     constexpr error& set_executed_earlier(bool v) noexcept { executed_earlier_ = v; return *this; }
     constexpr error& set_reason(const char* why) noexcept { reason_ = why; return *this; }
+    constexpr error& set_body_started(bool v) noexcept { body_started_ = v; return *this; }
+    constexpr error& set_body_spent(bool v) noexcept { body_spent_ = v; return *this; }
 
     friend constexpr bool operator==(const error& a, errc b) noexcept { return a.code_ == b; }
     friend constexpr bool operator!=(const error& a, errc b) noexcept { return a.code_ != b; }
@@ -239,6 +252,8 @@ private:
     idem::written written_ = idem::written::none;
     bool response_started_ = false;
     bool executed_earlier_ = false;
+    bool body_started_ = false;
+    bool body_spent_ = false;
     unsigned attempts_ = 0;
 };
 
@@ -589,6 +604,301 @@ inline result<url> parse_url(std::string_view s) {
 } // namespace idem
 
 #endif
+// idem: where a request body comes from — memory, a file or descriptor, a callback — and
+// whether it can be produced again, which is what decides whether a failed request may be sent
+// again. The pump that frames it for the wire (Content-Length or chunked) reads in bounded
+// pieces, so an upload of any size costs one buffer.
+#ifndef IDEM_BODY_HPP
+#define IDEM_BODY_HPP
+
+// idem: the clock idle ages and deadlines are measured on.
+#ifndef IDEM_DETAIL_CLOCK_HPP
+#define IDEM_DETAIL_CLOCK_HPP
+
+#include <chrono>
+#include <ctime>
+
+namespace idem {
+namespace detail {
+
+/// Nanoseconds on a clock that keeps counting while the machine sleeps (CLOCK_BOOTTIME on
+/// Linux), so a device waking from suspend sees its idle connections as old as they are.
+inline std::chrono::nanoseconds now() noexcept {
+    timespec ts{};
+#if defined(CLOCK_BOOTTIME)
+    ::clock_gettime(CLOCK_BOOTTIME, &ts);
+#else
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+/// A time so far off that no call reaches it (about 73 years), and sums that cannot overflow.
+constexpr std::chrono::nanoseconds far_future = std::chrono::nanoseconds::max() / 4;
+
+/// A duration of any unit as nanoseconds, saturated to [0, far_future]: a timeout of
+/// milliseconds::max() means "no limit", never an overflow.
+template <class Rep, class Period>
+constexpr std::chrono::nanoseconds saturated(std::chrono::duration<Rep, Period> d) noexcept {
+    if (d.count() <= 0) return std::chrono::nanoseconds(0);
+    if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(far_future)) return far_future;
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(d);
+}
+
+/// at + d for a time `at` on idem's clock and d in [0, far_future]: never overflows.
+constexpr std::chrono::nanoseconds later(std::chrono::nanoseconds at, std::chrono::nanoseconds d) noexcept {
+    return d >= far_future - at ? far_future : at + d;
+}
+
+/// Sleeps for `d` (no-op when d <= 0), resuming after signals.
+inline void sleep_for(std::chrono::nanoseconds d) noexcept {
+    if (d.count() <= 0) return;
+    timespec ts{};
+    ts.tv_sec = static_cast<std::time_t>(d.count() / 1000000000);
+    ts.tv_nsec = static_cast<long>(d.count() % 1000000000);
+    while (::nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+} // namespace detail
+} // namespace idem
+
+#endif
+
+#include <cerrno>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace idem {
+namespace detail {
+class body_access;
+}
+
+/// A request body that is not in memory: read in pieces while the request goes out. A
+/// description, not an owner: the descriptor or the callback's context must stay valid for
+/// the call. Whether it can be produced again (`rewindable()`) decides whether a request whose
+/// body was read may ever be sent a second time: a source that cannot is never re-sent.
+class body_source {
+public:
+    static constexpr std::uint64_t unknown_length = ~std::uint64_t{0};
+    /// Fills up to `capacity` bytes of `buf`; returns how many, 0 at the end, or -1 on failure.
+    using read_function = std::ptrdiff_t (*)(void* context, char* buf, std::size_t capacity);
+    /// Starts the body again from its first byte; false when it cannot.
+    using rewind_function = bool (*)(void* context);
+
+    /// No source: the request's body is its `body` string.
+    constexpr body_source() noexcept = default;
+
+    /// The bytes of `fd` from its current offset. A regular file is read with pread, so the
+    /// descriptor's offset never moves: its length is known (Content-Length) and it can be
+    /// read again for a retry. A pipe, socket or terminal is read once, to its end, as chunked.
+    static body_source file(int fd) noexcept {
+        body_source s;
+        s.kind_ = kind::descriptor;
+        s.fd_ = fd;
+        struct stat st;
+        if (fd < 0 || ::fstat(fd, &st) != 0) {
+            s.kind_ = kind::broken;
+            return s;
+        }
+        const off_t at = S_ISREG(st.st_mode) ? ::lseek(fd, 0, SEEK_CUR) : off_t(-1);
+        if (at >= 0) {
+            s.offset_ = std::uint64_t(at);
+            s.length_ = std::uint64_t(st.st_size) > s.offset_ ? std::uint64_t(st.st_size) - s.offset_ : 0;
+            s.positional_ = true;
+        }
+        return s;
+    }
+
+    /// `length` bytes of a regular file from `offset` (pread: the descriptor's offset is not
+    /// used). A file shorter than that fails the call rather than send a short body.
+    static body_source file_range(int fd, std::uint64_t offset, std::uint64_t length) noexcept {
+        body_source s;
+        s.kind_ = fd >= 0 ? kind::descriptor : kind::broken;
+        s.fd_ = fd;
+        s.offset_ = offset;
+        s.length_ = length;
+        s.positional_ = true;
+        return s;
+    }
+
+    /// Bytes from `read(context, buf, capacity)`. With a `length`, the body goes out with that
+    /// Content-Length and must produce exactly that many bytes; without one, as chunked. It
+    /// can be sent again only with a `rewind`.
+    static body_source callback(read_function read, void* context,
+                                std::uint64_t length = unknown_length,
+                                rewind_function rewind = nullptr) noexcept {
+        body_source s;
+        s.kind_ = read ? kind::callback : kind::broken;
+        s.read_ = read;
+        s.context_ = context;
+        s.length_ = length;
+        s.rewind_ = rewind;
+        return s;
+    }
+
+    /// True unless this is the default "no source".
+    constexpr bool present() const noexcept { return kind_ != kind::none; }
+    /// False for a descriptor fstat refused or a callback without a function.
+    constexpr bool valid() const noexcept { return kind_ != kind::broken; }
+    constexpr std::uint64_t length() const noexcept { return length_; }
+    constexpr bool known_length() const noexcept { return length_ != unknown_length; }
+    /// Whether the body can be produced again from its first byte.
+    constexpr bool rewindable() const noexcept {
+        return kind_ == kind::descriptor ? positional_ : kind_ == kind::callback && rewind_ != nullptr;
+    }
+
+private:
+    friend class detail::body_access;
+    enum class kind : unsigned char { none, broken, descriptor, callback };
+
+    kind kind_ = kind::none;
+    bool positional_ = false; // a regular file, read with pread from offset_
+    int fd_ = -1;
+    std::uint64_t offset_ = 0;
+    std::uint64_t length_ = unknown_length;
+    read_function read_ = nullptr;
+    rewind_function rewind_ = nullptr;
+    void* context_ = nullptr;
+};
+
+namespace detail {
+
+/// The pump's window into a source.
+class body_access {
+public:
+    // One read of at most `cap` bytes at body position `pos`; -1 with errno on failure.
+    static std::ptrdiff_t read(const body_source& s, char* buf, std::size_t cap, std::uint64_t pos,
+                               std::chrono::nanoseconds deadline) noexcept {
+        if (s.kind_ == body_source::kind::callback) {
+            const std::ptrdiff_t n = s.read_(s.context_, buf, cap);
+            return n > std::ptrdiff_t(cap) ? -1 : n; // more than asked for is a broken source
+        }
+        for (;;) {
+            const ssize_t n = s.positional_ ? ::pread(s.fd_, buf, cap, off_t(s.offset_ + pos))
+                                            : ::read(s.fd_, buf, cap);
+            if (n >= 0) return n;
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+            // A non-blocking pipe: wait for it, never past the deadline.
+            const auto left = deadline - detail::now();
+            if (left.count() <= 0) {
+                errno = ETIMEDOUT;
+                return -1;
+            }
+            pollfd p{s.fd_, POLLIN, 0};
+            const auto ms = left.count() / 1000000 + 1;
+            ::poll(&p, 1, ms > 0x7fffffff ? 0x7fffffff : int(ms));
+        }
+    }
+    static bool rewind(const body_source& s) noexcept {
+        if (s.kind_ == body_source::kind::descriptor) return s.positional_;
+        return s.rewind_ && s.rewind_(s.context_);
+    }
+};
+
+/// Hands out a request body as wire pieces: the memory body whole, or a source read a piece
+/// at a time into one buffer, framed as chunked when its length is unknown (RFC 9112 §7.1).
+class body_pump {
+public:
+    static constexpr std::size_t piece = 64 * 1024;
+
+    void start(std::string_view memory, const body_source* src, std::string& buf) noexcept {
+        memory_ = memory;
+        src_ = src && src->present() ? src : nullptr;
+        buf_ = &buf;
+        pos_ = 0;
+        memory_given_ = false;
+        finished_ = false;
+        read_any_ = false;
+    }
+
+    /// Before an attempt that sends the body again: rewinds a source that was read.
+    error rewind() noexcept {
+        if (src_ && read_any_) {
+            if (!body_access::rewind(*src_))
+                return error(errc::body_source_failed, "the body's source could not be rewound");
+        }
+        read_any_ = false;
+        pos_ = 0;
+        memory_given_ = false;
+        finished_ = false;
+        return error(errc{});
+    }
+
+    /// The next piece to send; empty when the body is done.
+    error next(std::string_view& out, std::chrono::nanoseconds deadline) {
+        out = {};
+        if (finished_) return error(errc{});
+        if (!src_) {
+            if (!memory_given_ && !memory_.empty()) {
+                memory_given_ = true;
+                out = memory_;
+                return error(errc{});
+            }
+            finished_ = true;
+            return error(errc{});
+        }
+        const bool chunked = !src_->known_length();
+        if (!chunked && pos_ == src_->length()) {
+            finished_ = true;
+            return error(errc{});
+        }
+        // Room for a chunk's size line before the data and its CRLF after it.
+        constexpr std::size_t front = 18;
+        if (buf_->size() < front + piece + 2) buf_->resize(front + piece + 2);
+        char* data = &(*buf_)[front];
+        std::size_t want = piece;
+        if (!chunked && src_->length() - pos_ < want) want = std::size_t(src_->length() - pos_);
+        read_any_ = true;
+        const std::ptrdiff_t n = body_access::read(*src_, data, want, pos_, deadline);
+        if (n < 0) return error(errc::body_source_failed, "reading the request body failed", errno);
+        if (n == 0) {
+            if (!chunked) return error(errc::body_source_failed, "the body's source ended before its length");
+            finished_ = true;
+            out = "0\r\n\r\n"; // the last chunk, no trailer
+            return error(errc{});
+        }
+        pos_ += std::uint64_t(n);
+        if (!chunked) {
+            out = {data, std::size_t(n)};
+            return error(errc{});
+        }
+        char* p = data;
+        *--p = '\n';
+        *--p = '\r';
+        for (std::size_t v = std::size_t(n);; v >>= 4) {
+            *--p = "0123456789abcdef"[v & 15];
+            if (v < 16) break;
+        }
+        data[n] = '\r';
+        data[n + 1] = '\n';
+        out = {p, std::size_t(data + n + 2 - p)};
+        return error(errc{});
+    }
+
+    /// A source was read that cannot be read again: this body can never be sent another time.
+    bool spent() const noexcept { return src_ && read_any_ && !src_->rewindable(); }
+    bool streamed() const noexcept { return src_ != nullptr; }
+    bool done() const noexcept { return finished_; }
+
+private:
+    std::string_view memory_;
+    const body_source* src_ = nullptr;
+    std::string* buf_ = nullptr;
+    std::uint64_t pos_ = 0;
+    bool memory_given_ = false;
+    bool finished_ = false;
+    bool read_any_ = false;
+};
+
+} // namespace detail
+} // namespace idem
+
+#endif
 // idem: a request as the caller describes it, its validation, and its wire form.
 #ifndef IDEM_REQUEST_HPP
 #define IDEM_REQUEST_HPP
@@ -699,6 +1009,9 @@ struct request {
     std::string target = "/"; ///< origin-form ("/path?q") or "*"
     header_fields headers;
     std::string body;
+    /// A body read while the request goes out (a file, a pipe, a callback) instead of `body`,
+    /// which must then be empty. Not owned: its descriptor or context must outlive the call.
+    body_source source;
 
     request() = default;
     request(std::string_view m, std::string_view t, header_fields h = {}, std::string_view b = {})
@@ -714,11 +1027,19 @@ struct request_view {
     std::string_view target;
     header_list headers;
     std::string_view body;
+    const body_source* source = nullptr; ///< the body, when it is not in memory
 
-    request_view(std::string_view m, std::string_view t, header_list h, std::string_view b) noexcept
-        : method(m), target(t), headers(h), body(b) {}
+    request_view(std::string_view m, std::string_view t, header_list h, std::string_view b,
+                 const body_source* src = nullptr) noexcept
+        : method(m), target(t), headers(h), body(b), source(src && src->present() ? src : nullptr) {}
     request_view(const request& r IDEM_LIFETIMEBOUND) noexcept
-        : method(r.method), target(r.target), headers(r.headers.list()), body(r.body) {}
+        : request_view(r.method, r.target, r.headers.list(), r.body, &r.source) {}
+
+    /// The body's length; body_source::unknown_length for a source that does not know it.
+    std::uint64_t body_size() const noexcept { return source ? source->length() : body.size(); }
+    /// The body goes out chunked: a source of unknown length.
+    bool chunked() const noexcept { return source && !source->known_length(); }
+    bool has_body() const noexcept { return source ? body_size() != 0 : !body.empty(); }
 };
 
 inline bool has_header(const header_list& h, std::string_view name) noexcept {
@@ -775,6 +1096,9 @@ inline result<void> validate(detail::request_view r) noexcept {
         if (c == '#') return bad("the target contains '#': a fragment is never sent");
         if (!is_target_char(c)) return bad("the target contains a control or non-ASCII byte; percent-encode it");
     }
+    if (r.source && !r.source->valid())
+        return bad("the body source is not usable: a descriptor fstat refuses, or no read function");
+    if (r.source && !r.body.empty()) return bad("the request has both a body and a body source; give one");
     for (const auto& h : r.headers) {
         if (h.name.empty()) return bad("a header name is empty");
         if (!is_token(h.name))
@@ -789,8 +1113,12 @@ inline result<void> validate(detail::request_view r) noexcept {
         if (iequals(h.name, "Content-Length")) {
             std::size_t n = 0;
             if (!parse_decimal(h.value, n)) return bad("Content-Length is not a decimal number");
-            if (n != r.body.size()) return bad("Content-Length differs from the body's size");
+            if (r.chunked()) return bad("Content-Length given for a body source of unknown length; give the length to the source");
+            if (n != r.body_size()) return bad("Content-Length differs from the body's size");
         }
+        // RFC 9110 §10.1.1: 100-continue is the only expectation there is.
+        if (iequals(h.name, "Expect") && !iequals(trim_ows(h.value), "100-continue"))
+            return bad("Expect can only be 100-continue (RFC 9110 §10.1.1)");
     }
     return {};
 }
@@ -800,12 +1128,12 @@ namespace detail {
 // RFC 9110 §8.6: send Content-Length when there is content, or when the method gives the
 // content a meaning (so an empty POST says "0" rather than leaving the server to guess).
 inline bool wants_content_length(const request_view& r) noexcept {
-    if (!r.body.empty()) return true;
+    if (r.has_body()) return true;
     return !(r.method == "GET" || r.method == "HEAD" || r.method == "DELETE" ||
              r.method == "OPTIONS" || r.method == "TRACE" || r.method == "CONNECT");
 }
 
-inline void append_size(std::string& out, std::size_t n) {
+inline void append_size(std::string& out, std::uint64_t n) {
     char buf[24];
     std::size_t i = sizeof buf;
     do {
@@ -817,10 +1145,11 @@ inline void append_size(std::string& out, std::size_t n) {
 
 /// Appends the request head (request line and fields, then CRLF) of a validated request.
 /// `connection` is the Connection value idem adds unless the caller set one; `prefix` goes
-/// before an origin-form target (a base URL's path).
+/// before an origin-form target (a base URL's path). `expect` adds "Expect: 100-continue";
+/// a caller's own Expect field is the client's to honour, so it is never copied.
 inline void write_head(std::string& out, const request_view& r, std::string_view authority,
                        std::string_view connection, std::string_view user_agent,
-                       std::string_view prefix = {}) {
+                       std::string_view prefix = {}, bool expect = false) {
     out.append(r.method).append(" ", 1);
     if (r.target != "*") out.append(prefix);
     out.append(r.target).append(" HTTP/1.1\r\n", 11);
@@ -835,12 +1164,15 @@ inline void write_head(std::string& out, const request_view& r, std::string_view
     if (!ua && !user_agent.empty()) out.append("User-Agent: ", 12).append(user_agent).append("\r\n", 2);
     if (!conn) out.append("Connection: ", 12).append(connection).append("\r\n", 2);
     for (const auto& h : r.headers)
-        out.append(h.name).append(": ", 2).append(h.value).append("\r\n", 2);
-    if (!len && wants_content_length(r)) {
+        if (!iequals(h.name, "Expect")) out.append(h.name).append(": ", 2).append(h.value).append("\r\n", 2);
+    if (r.chunked()) {
+        out.append("Transfer-Encoding: chunked\r\n", 28);
+    } else if (!len && wants_content_length(r)) {
         out.append("Content-Length: ", 16);
-        append_size(out, r.body.size());
+        append_size(out, r.body_size());
         out.append("\r\n", 2);
     }
+    if (expect) out.append("Expect: 100-continue\r\n", 22);
     out.append("\r\n", 2);
 }
 
@@ -1580,6 +1912,8 @@ public:
     }
 
     bool started() const noexcept { return started_; }
+    /// Interim (1xx) heads skipped so far.
+    std::size_t interim_count() const noexcept { return interim_; }
     /// The final (non-1xx) head has been read: the server has answered.
     bool head_done() const noexcept { return head_done_; }
     bool done() const noexcept { return head_done_ && (decoder_.done() || eof_); }
@@ -1634,7 +1968,6 @@ private:
 #ifndef IDEM_KEEP_ALIVE_HPP
 #define IDEM_KEEP_ALIVE_HPP
 
-#include <chrono>
 
 namespace idem {
 
@@ -1946,6 +2279,7 @@ constexpr bool retry_is_safe(const failed_attempt& f, retry_rules rules = {}) no
     case errc::body_too_large:
     case errc::line_too_long:
     case errc::sink_aborted:
+    case errc::body_source_failed:
     case errc::deadline_exceeded: return false;
     default: break;
     }
@@ -2105,58 +2439,6 @@ inline std::chrono::nanoseconds retry_after(
 #ifndef IDEM_CLIENT_HPP
 #define IDEM_CLIENT_HPP
 
-// idem: the clock idle ages and deadlines are measured on.
-#ifndef IDEM_DETAIL_CLOCK_HPP
-#define IDEM_DETAIL_CLOCK_HPP
-
-#include <ctime>
-
-namespace idem {
-namespace detail {
-
-/// Nanoseconds on a clock that keeps counting while the machine sleeps (CLOCK_BOOTTIME on
-/// Linux), so a device waking from suspend sees its idle connections as old as they are.
-inline std::chrono::nanoseconds now() noexcept {
-    timespec ts{};
-#if defined(CLOCK_BOOTTIME)
-    ::clock_gettime(CLOCK_BOOTTIME, &ts);
-#else
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-#endif
-    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
-
-/// A time so far off that no call reaches it (about 73 years), and sums that cannot overflow.
-constexpr std::chrono::nanoseconds far_future = std::chrono::nanoseconds::max() / 4;
-
-/// A duration of any unit as nanoseconds, saturated to [0, far_future]: a timeout of
-/// milliseconds::max() means "no limit", never an overflow.
-template <class Rep, class Period>
-constexpr std::chrono::nanoseconds saturated(std::chrono::duration<Rep, Period> d) noexcept {
-    if (d.count() <= 0) return std::chrono::nanoseconds(0);
-    if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(far_future)) return far_future;
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(d);
-}
-
-/// at + d for a time `at` on idem's clock and d in [0, far_future]: never overflows.
-constexpr std::chrono::nanoseconds later(std::chrono::nanoseconds at, std::chrono::nanoseconds d) noexcept {
-    return d >= far_future - at ? far_future : at + d;
-}
-
-/// Sleeps for `d` (no-op when d <= 0), resuming after signals.
-inline void sleep_for(std::chrono::nanoseconds d) noexcept {
-    if (d.count() <= 0) return;
-    timespec ts{};
-    ts.tv_sec = static_cast<std::time_t>(d.count() / 1000000000);
-    ts.tv_nsec = static_cast<long>(d.count() % 1000000000);
-    while (::nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-} // namespace detail
-} // namespace idem
-
-#endif
 // idem: the one owner of "may this connection carry another request?" (RFC 9112 §9.3) — what
 // the last exchange allowed, the server's Keep-Alive hint, how many exchanges the connection
 // has carried and since when it is idle. The client asks it; the KeepAlivePolicy decides on
@@ -2419,7 +2701,6 @@ template <class P> struct retry_policy_asserts {
 #define IDEM_DETAIL_RESOLVE_HPP
 
 
-#include <cerrno>
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -2597,12 +2878,9 @@ inline error resolve(const char* host, resolver_function fn, void* context,
 #endif
 
 
-#include <fcntl.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/time.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 namespace idem {
 namespace detail {
@@ -2975,6 +3253,12 @@ struct client_options {
     /// How long one address may try to connect before the next is started alongside
     /// (RFC 8305 §5 "Connection Attempt Delay"; a failure starts the next at once).
     std::chrono::milliseconds connection_attempt_delay{250};
+    /// Bodies of at least this many bytes, and bodies of unknown length, ask the server first
+    /// (Expect: 100-continue, RFC 9110 §10.1.1) so a refusal costs no upload; the maximum,
+    /// body_source::unknown_length, never asks. A request with its own Expect field always does.
+    std::uint64_t expect_continue_threshold = 1024 * 1024;
+    /// How long to wait for "100 Continue" (or a final answer) before sending the body anyway.
+    std::chrono::milliseconds expect_continue_timeout{1000};
     idem::limits limits;
     std::string user_agent = "idem/" IDEM_VERSION_STRING; ///< empty: send none
     /// Resolves host names (numeric hosts never reach it); nullptr means getaddrinfo. It runs on
@@ -3085,36 +3369,82 @@ error read_until_done(Transport& conn, std::string& rbuf, response_reader& reade
     return error(errc{});
 }
 
-/// One exchange on one connection: sends `head` then `body`, and reads the response into
-/// `reader` (started by the caller). `sent` counts request bytes the kernel took; `stray`
-/// bytes that followed the response. The one piece of code every client runs per attempt.
+/// How far an attempt's request got.
+struct upload_progress {
+    std::size_t sent = 0;      ///< request bytes the kernel took
+    bool body_started = false; ///< some of them were body bytes
+    bool all_sent = false;     ///< the whole request went out
+};
+
+/// One exchange on one connection: sends `head` then the body `pump` hands out, and reads the
+/// response into `reader` (started by the caller). With `expect_wait` above zero the head went
+/// out with "Expect: 100-continue": the body waits that long for the server's word (RFC 9110
+/// §10.1.1). `stray` counts bytes that followed the response. The one piece of code every
+/// client runs per attempt.
 template <class Transport>
 error exchange(Transport& conn, std::string& rbuf, response_reader& reader, const std::string& head,
-               std::string_view body, std::chrono::nanoseconds write_timeout,
-               std::chrono::nanoseconds read_timeout, std::chrono::nanoseconds deadline, bool reused,
-               std::size_t& sent, std::size_t& stray) {
+               body_pump& pump, std::chrono::nanoseconds expect_wait,
+               std::chrono::nanoseconds write_timeout, std::chrono::nanoseconds read_timeout,
+               std::chrono::nanoseconds deadline, bool reused, upload_progress& up,
+               std::size_t& stray) {
     bool done = false;
-    for (;;) {
-        bool readable = false;
-        const error se = conn.send_all(head.data(), head.size(), body.data(), body.size(),
-                                       write_timeout, deadline, sent, readable);
-        if (se.code() != errc{}) {
-            // A server that answers and closes while a body is still going out (a 413, a 401)
-            // resets the connection, but its answer is still in the receive buffer: read it
-            // before calling the request failed (RFC 9112 §9.5).
-            const bool cut = se.code() == errc::connection_reset || se.code() == errc::broken_pipe;
-            if (!cut || sent == 0) return se;
-            const error re = read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
-            return re.code() == errc{} && done ? re : se;
-        }
-        if (!readable) break; // all sent
-        // The server answers before it has the whole request. An interim response (100
-        // Continue) means go on sending; a final one is the answer, and the rest of the
-        // request is not sent.
-        const error re = read_some(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
-        if (re.code() != errc{}) return re;
-        if (done || reader.head_done()) break;
+    std::string_view a = head, b;
+    bool awaiting = expect_wait.count() > 0;
+    if (!awaiting) {
+        const error pe = pump.next(b, deadline);
+        if (pe.code() != errc{}) return pe;
     }
+    for (;;) {
+        std::size_t k = 0; // bytes of a, then b, that went out
+        for (;;) {
+            bool readable = false;
+            const std::size_t before = k;
+            const error se = conn.send_all(a.data(), a.size(), b.data(), b.size(), write_timeout,
+                                           deadline, k, readable);
+            up.sent += k - before;
+            up.body_started = up.body_started || k > a.size();
+            if (se.code() != errc{}) {
+                // A server that answers and closes while a body is still going out (a 413, a
+                // 401) resets the connection, but its answer is still in the receive buffer:
+                // read it before calling the request failed (RFC 9112 §9.5).
+                const bool cut = se.code() == errc::connection_reset || se.code() == errc::broken_pipe;
+                if (!cut || up.sent == 0) return se;
+                const error re = read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
+                return re.code() == errc{} && done ? re : se;
+            }
+            if (!readable) break; // this piece is out
+            // The server answers before it has the whole request. An interim response (100
+            // Continue) means go on sending; a final one is the answer, and the rest of the
+            // request is not sent.
+            const error re = read_some(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
+            if (re.code() != errc{}) return re;
+            if (done || reader.head_done())
+                return read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
+        }
+        if (awaiting) {
+            awaiting = false;
+            // The head is out: wait, bounded, for 100 Continue or a final answer. Silence
+            // means send the body anyway (the server may not know the expectation); a final
+            // answer means the body is never sent.
+            const std::size_t interim = reader.interim_count();
+            const auto end = later(now(), expect_wait);
+            while (!done && !reader.head_done() && reader.interim_count() == interim) {
+                const auto left = end - now();
+                if (left.count() <= 0) break;
+                const error re = read_some(conn, rbuf, reader, left < read_timeout ? left : read_timeout,
+                                           deadline, reused, done, stray);
+                if (re.code() == errc::read_timeout) break;
+                if (re.code() != errc{}) return re;
+            }
+            if (done || reader.head_done())
+                return read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
+        }
+        a = {};
+        const error pe = pump.next(b, deadline);
+        if (pe.code() != errc{}) return pe;
+        if (b.empty()) break;
+    }
+    up.all_sent = true;
     return read_until_done(conn, rbuf, reader, read_timeout, deadline, reused, done, stray);
 }
 
@@ -3135,6 +3465,15 @@ public:
     }
     result<response> patch(std::string_view target, std::string_view body, header_list h = {}) {
         return request("PATCH", target, body, h);
+    }
+    /// Sends `body` as it is read (a file, a pipe, a callback: see body_source), with any
+    /// method; memory stays bounded whatever the body's size.
+    result<response> upload(std::string_view method, std::string_view target,
+                            const body_source& body, header_list h = {}) {
+        response out;
+        auto r = self().send_to(detail::request_view{method, target, h, {}, &body}, out, {});
+        if (!r) return r.error();
+        return out;
     }
 
     /// Any method token.
@@ -3251,6 +3590,8 @@ private:
     // declares `unsafe_resend_non_idempotent`.
     static bool client_allows_resend(const error& e, bool idempotent, const detail::body_sink& sink) noexcept {
         if (sink.fn && e.response_started()) return false;
+        // A body that cannot be produced again is never sent a second time.
+        if (e.body_spent()) return false;
         if (!idempotent && e.may_have_executed() && !detail::resends_non_idempotent<Retry>::value)
             return false;
         return true;
@@ -3276,18 +3617,31 @@ private:
         if (auto v = validate(r); !v) return v.error();
         if (deadline.count() == 0) deadline = deadline_from_now(opts_);
         const bool idempotent = is_idempotent(r);
-        wbuf_.clear();
-        detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
-                           opts_.user_agent, prefix_);
+        bool expect = wants_expect(r);
+        write_request_head(r, expect);
+        pump_.start(r.body, r.source, ubuf_);
         bool executed_earlier = false;
         for (unsigned attempt = 1;; ++attempt) {
             error e;
-            if (attempt_once(r, idempotent, attempt, out, deadline, sink, e)) {
+            if (attempt > 1) {
+                const error we = pump_.rewind();
+                if (we.code() != errc{}) return error(we).set_attempts(attempt).set_executed_earlier(executed_earlier);
+            }
+            if (attempt_once(r, idempotent, attempt, expect, out, deadline, sink, e)) {
+                // 417: the server will not take the expectation, and the body never left; send
+                // it once more without asking (RFC 9110 §10.1.1).
+                if (expect && out.status == 417 && !last_body_started_ && !pump_.spent()) {
+                    expect = false;
+                    write_request_head(r, false);
+                    ++stats_.retries;
+                    emit(event_kind::retry, {}, attempt, errc{});
+                    continue;
+                }
                 // A policy may ask to send again after a complete response (429, 503 with
                 // Retry-After). Never with a sink, which has been handed this body; never for a
                 // request that is not idempotent, since the server has acted on it.
                 std::chrono::nanoseconds wait{0};
-                if (sink.fn || attempt >= retry_.max_attempts() ||
+                if (sink.fn || pump_.spent() || attempt >= retry_.max_attempts() ||
                     (!idempotent && !detail::resends_non_idempotent<Retry>::value) ||
                     !detail::ask_retry_response(retry_, out, idempotent, attempt, wait,
                                                 detail::has_retry_response<Retry>{}))
@@ -3300,7 +3654,7 @@ private:
                 detail::sleep_for(wait);
                 continue;
             }
-            e.set_attempts(attempt).set_executed_earlier(executed_earlier);
+            e.set_attempts(attempt).set_executed_earlier(executed_earlier).set_body_spent(pump_.spent());
             executed_earlier = e.may_have_executed(); // includes the earlier attempts
             const failed_attempt f{e, idempotent, attempt};
             if (attempt >= retry_.max_attempts() || !client_allows_resend(e, idempotent, sink) ||
@@ -3338,6 +3692,19 @@ public:
     void close() noexcept { conn_.close(); }
 
 private:
+    // Expect: 100-continue for a request that asks for it, and for large or unknown bodies.
+    bool wants_expect(const detail::request_view& r) const noexcept {
+        if (detail::has_header(r.headers, "Expect")) return true;
+        if (!r.has_body() || opts_.expect_continue_threshold == body_source::unknown_length) return false;
+        return r.body_size() >= opts_.expect_continue_threshold;
+    }
+
+    void write_request_head(const detail::request_view& r, bool expect) {
+        wbuf_.clear();
+        detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
+                           opts_.user_agent, prefix_, expect);
+    }
+
     void emit(event_kind k, std::chrono::nanoseconds idle, unsigned attempt, errc e = errc{}) {
         if (handler_) handler_(event{k, idle, attempt, e}, handler_ctx_);
     }
@@ -3378,8 +3745,8 @@ private:
     }
 
     // One attempt. On failure fills `e` with the cause and the facts of how far it got.
-    bool attempt_once(const detail::request_view& r, bool idempotent, unsigned attempt, response& out,
-                      std::chrono::nanoseconds deadline, detail::body_sink sink, error& e) {
+    bool attempt_once(const detail::request_view& r, bool idempotent, unsigned attempt, bool expect,
+                      response& out, std::chrono::nanoseconds deadline, detail::body_sink sink, error& e) {
         bool reused = false;
         std::chrono::nanoseconds idle_for{0};
         if (conn_.is_open()) {
@@ -3401,18 +3768,21 @@ private:
         if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
         reader_.start(r.method, out, opts_.limits, sink);
 
-        const std::size_t total = wbuf_.size() + r.body.size();
-        std::size_t sent = 0, stray = 0;
+        detail::upload_progress up;
+        std::size_t stray = 0;
         const auto exchange_start = detail::now();
-        const error xe = detail::exchange(conn_, rbuf_, reader_, wbuf_, r.body,
-                                          detail::saturated(opts_.write_timeout),
-                                          detail::saturated(opts_.read_timeout), deadline, reused,
-                                          sent, stray);
+        const error xe = detail::exchange(
+            conn_, rbuf_, reader_, wbuf_, pump_,
+            expect ? detail::saturated(opts_.expect_continue_timeout) : std::chrono::nanoseconds{0},
+            detail::saturated(opts_.write_timeout), detail::saturated(opts_.read_timeout), deadline,
+            reused, up, stray);
+        last_body_started_ = up.body_started;
         if (xe.code() != errc{}) {
             e = xe;
             e.set_reused(reused)
-                .set_written(sent == 0 ? written::none : sent < total ? written::partial : written::all)
-                .set_response_started(reader_.started());
+                .set_written(up.sent == 0 ? written::none : up.all_sent ? written::all : written::partial)
+                .set_response_started(reader_.started())
+                .set_body_started(up.body_started);
             fail_connection(e, idle_for, detail::now() - exchange_start, attempt);
             return false;
         }
@@ -3422,7 +3792,7 @@ private:
             report_learning(attempt);
         }
         if (detail::connection_state::exchange_allows_reuse(KeepAlive::persistent, r, out, reader_,
-                                                            sent == total, stray)) {
+                                                            up.all_sent, stray)) {
             guard.keep = true;
             state_.kept(out, detail::now());
         } else {
@@ -3472,6 +3842,9 @@ private:
     detail::connection_state state_;
     std::string wbuf_;
     std::string rbuf_;
+    std::string ubuf_; // a streamed body's piece, allocated on the first streamed request
+    detail::body_pump pump_;
+    bool last_body_started_ = false;
     detail::response_reader reader_;
     client_stats stats_;
     event_handler handler_ = nullptr;

@@ -205,6 +205,16 @@ public:
         std::lock_guard<std::mutex> l(mu_);
         return last_head_;
     }
+    /// The body of the last request read whole (Content-Length or chunked, decoded).
+    std::string last_body() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return last_body_;
+    }
+    /// Request bodies read whole so far.
+    unsigned bodies_read() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return bodies_;
+    }
 
 private:
     // Waits for fd to become readable; false on stop or timeout (timed_out says which).
@@ -311,6 +321,40 @@ private:
     }
 
     // Appends what one recv brings; false at EOF or on an error.
+    // Moves `n` body bytes from the front of buf (reading more as needed) to `body`.
+    bool read_exact(int fd, std::string& buf, std::size_t n, std::string& body) const {
+        while (buf.size() < n) {
+            bool timed_out = false;
+            if (!wait_readable(fd, 5000, timed_out) || !receive_some(fd, buf)) return false;
+        }
+        body.append(buf, 0, n);
+        buf.erase(0, n);
+        return true;
+    }
+    // A line ending in CRLF from the front of buf, without it.
+    bool read_line(int fd, std::string& buf, std::string& line) const {
+        std::size_t e;
+        while ((e = buf.find("\r\n")) == std::string::npos) {
+            bool timed_out = false;
+            if (buf.size() > 4096 || !wait_readable(fd, 5000, timed_out) || !receive_some(fd, buf)) return false;
+        }
+        line = buf.substr(0, e);
+        buf.erase(0, e + 2);
+        return true;
+    }
+    // A chunked body (RFC 9112 §7.1), strictly: hex sizes, CRLF after each chunk, no trailer.
+    bool read_chunked(int fd, std::string& buf, std::string& body) const {
+        for (;;) {
+            std::string line;
+            if (!read_line(fd, buf, line) || line.empty() ||
+                line.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+                return false;
+            const std::size_t n = std::stoul(line, nullptr, 16);
+            if (n == 0) return read_line(fd, buf, line) && line.empty();
+            if (!read_exact(fd, buf, n, body) || !read_line(fd, buf, line) || !line.empty()) return false;
+        }
+    }
+
     static bool receive_some(int fd, std::string& buf) {
         char chunk[4096];
         const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
@@ -375,17 +419,19 @@ private:
                 ::close(fd);
                 return;
             }
-            while (buf.size() < head.size() + body_len) {
-                bool timed_out = false;
-                if (!wait_readable(fd, 5000, timed_out) || !receive_some(fd, buf)) {
-                    ::close(fd);
-                    return;
-                }
+            buf.erase(0, head.size());
+            std::string body;
+            const bool chunked = field(head, "Transfer-Encoding") == "chunked";
+            if (!(chunked ? read_chunked(fd, buf, body) : read_exact(fd, buf, body_len, body))) {
+                ::close(fd);
+                return;
             }
-            buf.erase(0, head.size() + body_len);
             {
                 std::lock_guard<std::mutex> l(mu_);
                 last_head_ = head;
+                last_body_ = std::move(body);
+                ++bodies_;
+                cv_.notify_all();
             }
             const std::string method = head.substr(0, head.find(' '));
             const std::string id = field(head, "X-Request-Id");
@@ -486,6 +532,8 @@ private:
     std::map<std::string, unsigned> by_method_, by_id_;
     unsigned accepted_ = 0, seen_ = 0, idle_closes_ = 0, open_now_ = 0, max_open_ = 0, client_closes_ = 0;
     std::string last_head_;
+    std::string last_body_;
+    unsigned bodies_ = 0;
 };
 
 } // namespace idem_test
