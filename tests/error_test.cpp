@@ -10,7 +10,7 @@ using idem::errc;
 
 namespace {
 const errc all_codes[] = {
-    errc::invalid_url, errc::unsupported_scheme, errc::invalid_request, errc::resolve_failed,
+    errc::invalid_url, errc::unsupported_scheme, errc::invalid_request, errc::invalid_socket_path, errc::resolve_failed,
     errc::connection_refused, errc::network_unreachable, errc::host_unreachable,
     errc::connect_timeout, errc::pool_timeout, errc::connection_reset, errc::broken_pipe, errc::server_closed_idle,
     errc::unexpected_eof, errc::read_timeout, errc::write_timeout, errc::deadline_exceeded, errc::body_source_failed,

@@ -48,6 +48,7 @@ RETRY_T = ["tests/retry_test.cpp", "tests/client_test.cpp"]
 KA_T = ["tests/keep_alive_test.cpp", "tests/client_test.cpp"]
 POOL_T = ["tests/pool_test.cpp"]
 UPLOAD_T = ["tests/upload_test.cpp"]
+UNIX_T = ["tests/unix_socket_test.cpp"]
 PL = "include/idem/pool.hpp"
 
 # name, file, original, mutated, tests; or name, file, [(original, mutated), ...], None, tests
@@ -111,6 +112,11 @@ MUTATIONS = [
      "if (!chunked) { finished_ = true; return error(errc{}); }", UPLOAD_T),
     ("a spent source is not marked spent", B,
      "        read_any_ = true;\n", "", UPLOAD_T),
+    # Unix domain sockets (client_options::unix_socket).
+    ("the Unix socket option is ignored", C, "        d.unix_socket = opts_.unix_socket;\n", "", UNIX_T),
+    ("a Unix path's NUL is not counted", S,
+     "if (path.size() + (abstract ? 0 : 1) > sizeof u.sun_path)", "if (path.size() > sizeof u.sun_path)", UNIX_T),
+    ("an abstract name keeps its '@'", S, "    if (abstract) u.sun_path[0] = '\\0';\n", "", UNIX_T),
     # The client's floor under policies (guarantees 1 and 2).
     ("a policy may re-send a POST that may have run", C,
      "        if (!idempotent && e.may_have_executed() && !detail::resends_non_idempotent<Retry>::value)\n            return false;\n",

@@ -49,6 +49,9 @@ struct client_options {
     /// a helper thread that a call abandons at its deadline; `resolver_context` must outlive it.
     resolver_function resolver = nullptr;
     void* resolver_context = nullptr;
+    /// Connect to this Unix domain socket instead of the URL's host and port, which still
+    /// name the origin (Host). A leading '@' names a Linux abstract socket. Empty: TCP.
+    std::string unix_socket;
 };
 
 /// What a client did, for logs and tests (see basic_client::set_event_handler).
@@ -103,6 +106,11 @@ inline void parse_base_url(std::string_view base_url, const client_options& o, u
     // Everything that reaches the wire is validated, the options included.
     if (field_value_problem(o.user_agent))
         err = error(errc::invalid_request, "client_options::user_agent contains CR, LF or another control");
+    else if (!o.unix_socket.empty()) {
+        sockaddr_storage a;
+        socklen_t len = 0;
+        if (const char* why = unix_address(o.unix_socket, a, len)) err = error(errc::invalid_socket_path, why);
+    }
 }
 
 /// One receive from `conn` into `rbuf`, fed to `reader`. `done` when the response is complete;
@@ -525,6 +533,7 @@ private:
         d.attempt_delay = detail::saturated(opts_.connection_attempt_delay);
         d.resolver = opts_.resolver;
         d.resolver_context = opts_.resolver_context;
+        d.unix_socket = opts_.unix_socket;
         return conn_.open(url_.host, url_.port, d);
     }
 

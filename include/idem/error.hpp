@@ -20,6 +20,7 @@ enum class errc : int {
     unsupported_scheme = 2,
     invalid_request = 3,
     client_busy = 4, ///< a call overlapped another on the same client (no request was sent)
+    invalid_socket_path = 5, ///< client_options::unix_socket cannot be a socket address
     // reaching the server (nothing was sent)
     resolve_failed = 10,
     connection_refused = 11,
@@ -55,6 +56,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::unsupported_scheme: return "unsupported_scheme";
     case errc::invalid_request: return "invalid_request";
     case errc::client_busy: return "client_busy";
+    case errc::invalid_socket_path: return "invalid_socket_path";
     case errc::resolve_failed: return "resolve_failed";
     case errc::connection_refused: return "connection_refused";
     case errc::network_unreachable: return "network_unreachable";
@@ -88,6 +90,7 @@ inline const char* describe(errc e) noexcept {
     case errc::invalid_url: return "invalid URL";
     case errc::unsupported_scheme: return "unsupported URL scheme (only http is supported)";
     case errc::invalid_request: return "invalid request (method, target or header field)";
+    case errc::invalid_socket_path: return "invalid Unix socket path (empty, too long for sockaddr_un, or holding a NUL)";
     case errc::client_busy: return "the client is busy with another call (from another thread, or from a body sink); use one client per thread, or an idem::pool";
     case errc::resolve_failed: return "could not resolve host name";
     case errc::connection_refused: return "connection refused";
@@ -140,6 +143,7 @@ public:
         case errc::sink_aborted: return std::errc::operation_canceled;
         case errc::body_source_failed: return std::errc::io_error;
         case errc::client_busy: return std::errc::device_or_resource_busy;
+        case errc::invalid_socket_path: return std::errc::invalid_argument;
         case errc::out_of_memory: return std::errc::not_enough_memory;
         case errc::body_too_large:
         case errc::line_too_long:

@@ -64,6 +64,7 @@ constexpr bool retry_is_safe(const failed_attempt& f, retry_rules rules = {}) no
     case errc::line_too_long:
     case errc::sink_aborted:
     case errc::body_source_failed:
+    case errc::invalid_socket_path:
     case errc::deadline_exceeded: return false;
     default: break;
     }

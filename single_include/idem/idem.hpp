@@ -37,6 +37,7 @@ enum class errc : int {
     unsupported_scheme = 2,
     invalid_request = 3,
     client_busy = 4, ///< a call overlapped another on the same client (no request was sent)
+    invalid_socket_path = 5, ///< client_options::unix_socket cannot be a socket address
     // reaching the server (nothing was sent)
     resolve_failed = 10,
     connection_refused = 11,
@@ -72,6 +73,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::unsupported_scheme: return "unsupported_scheme";
     case errc::invalid_request: return "invalid_request";
     case errc::client_busy: return "client_busy";
+    case errc::invalid_socket_path: return "invalid_socket_path";
     case errc::resolve_failed: return "resolve_failed";
     case errc::connection_refused: return "connection_refused";
     case errc::network_unreachable: return "network_unreachable";
@@ -105,6 +107,7 @@ inline const char* describe(errc e) noexcept {
     case errc::invalid_url: return "invalid URL";
     case errc::unsupported_scheme: return "unsupported URL scheme (only http is supported)";
     case errc::invalid_request: return "invalid request (method, target or header field)";
+    case errc::invalid_socket_path: return "invalid Unix socket path (empty, too long for sockaddr_un, or holding a NUL)";
     case errc::client_busy: return "the client is busy with another call (from another thread, or from a body sink); use one client per thread, or an idem::pool";
     case errc::resolve_failed: return "could not resolve host name";
     case errc::connection_refused: return "connection refused";
@@ -157,6 +160,7 @@ public:
         case errc::sink_aborted: return std::errc::operation_canceled;
         case errc::body_source_failed: return std::errc::io_error;
         case errc::client_busy: return std::errc::device_or_resource_busy;
+        case errc::invalid_socket_path: return std::errc::invalid_argument;
         case errc::out_of_memory: return std::errc::not_enough_memory;
         case errc::body_too_large:
         case errc::line_too_long:
@@ -2280,6 +2284,7 @@ constexpr bool retry_is_safe(const failed_attempt& f, retry_rules rules = {}) no
     case errc::line_too_long:
     case errc::sink_aborted:
     case errc::body_source_failed:
+    case errc::invalid_socket_path:
     case errc::deadline_exceeded: return false;
     default: break;
     }
@@ -2881,6 +2886,7 @@ inline error resolve(const char* host, resolver_function fn, void* context,
 #include <netinet/tcp.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 
 namespace idem {
 namespace detail {
@@ -2972,7 +2978,28 @@ struct dial_settings {
     std::chrono::nanoseconds attempt_delay{std::chrono::milliseconds(250)}; ///< RFC 8305 §5
     resolver_function resolver = nullptr;     ///< nullptr: getaddrinfo
     void* resolver_context = nullptr;
+    std::string_view unix_socket;             ///< non-empty: connect here, not to host:port
 };
+
+/// The address of a Unix domain socket: a path, or with a leading '@' a Linux abstract name
+/// (the '@' becomes the NUL that marks one). nullptr when `a` and `len` are filled, else why
+/// the path cannot be one: sun_path holds 108 bytes, a path's terminating NUL included.
+inline const char* unix_address(std::string_view path, sockaddr_storage& a, socklen_t& len) noexcept {
+    sockaddr_un u{};
+    u.sun_family = AF_UNIX;
+    const bool abstract = !path.empty() && path.front() == '@';
+    if (path.empty() || (abstract && path.size() == 1)) return "the Unix socket path is empty";
+    if (path.find('\0') != std::string_view::npos) return "the Unix socket path holds a NUL byte";
+    // A path needs room for its NUL; an abstract name is its bytes alone, after the leading NUL.
+    if (path.size() + (abstract ? 0 : 1) > sizeof u.sun_path)
+        return "the Unix socket path is longer than sockaddr_un holds (107 bytes, or '@' and 107 for an abstract name)";
+    for (std::size_t i = 0; i < path.size(); ++i) u.sun_path[i] = path[i];
+    if (abstract) u.sun_path[0] = '\0';
+    len = socklen_t(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
+    static_assert(sizeof u <= sizeof a, "sockaddr_un fits sockaddr_storage");
+    std::memcpy(&a, &u, sizeof u);
+    return nullptr;
+}
 
 /// The order to try addresses in (RFC 8305 §4): the families interleaved, starting with the
 /// family of the resolver's first address, each family in the resolver's order. Fills
@@ -3015,6 +3042,15 @@ public:
     error open(const std::string& host, std::uint16_t port, const dial_settings& d) {
         close();
         address_list addrs;
+        if (!d.unix_socket.empty()) { // no name to resolve, one address
+            sockaddr_storage a;
+            socklen_t len = 0;
+            if (const char* why = unix_address(d.unix_socket, a, len)) return error(errc::invalid_socket_path, why);
+            addrs.addr[0] = a;
+            addrs.len[0] = len;
+            addrs.count = 1;
+            return dial(addrs, d);
+        }
         const error re = resolve(host.c_str(), d.resolver, d.resolver_context, d.connect_end,
                                  !d.deadline_binds, addrs);
         if (re.code() != errc{}) return re;
@@ -3265,6 +3301,9 @@ struct client_options {
     /// a helper thread that a call abandons at its deadline; `resolver_context` must outlive it.
     resolver_function resolver = nullptr;
     void* resolver_context = nullptr;
+    /// Connect to this Unix domain socket instead of the URL's host and port, which still
+    /// name the origin (Host). A leading '@' names a Linux abstract socket. Empty: TCP.
+    std::string unix_socket;
 };
 
 /// What a client did, for logs and tests (see basic_client::set_event_handler).
@@ -3319,6 +3358,11 @@ inline void parse_base_url(std::string_view base_url, const client_options& o, u
     // Everything that reaches the wire is validated, the options included.
     if (field_value_problem(o.user_agent))
         err = error(errc::invalid_request, "client_options::user_agent contains CR, LF or another control");
+    else if (!o.unix_socket.empty()) {
+        sockaddr_storage a;
+        socklen_t len = 0;
+        if (const char* why = unix_address(o.unix_socket, a, len)) err = error(errc::invalid_socket_path, why);
+    }
 }
 
 /// One receive from `conn` into `rbuf`, fed to `reader`. `done` when the response is complete;
@@ -3741,6 +3785,7 @@ private:
         d.attempt_delay = detail::saturated(opts_.connection_attempt_delay);
         d.resolver = opts_.resolver;
         d.resolver_context = opts_.resolver_context;
+        d.unix_socket = opts_.unix_socket;
         return conn_.open(url_.host, url_.port, d);
     }
 

@@ -11,11 +11,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <cstddef>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -62,6 +64,7 @@ struct server_config {
     milliseconds idle_timeout{1000}; ///< close a connection idle this long
     bool rst_on_idle = false;        ///< close idle connections with RST instead of FIN
     bool ipv6 = false;               ///< listen on ::1 instead of 127.0.0.1
+    std::string unix_path;           ///< listen on this Unix socket instead ('@': abstract)
     std::string extra_headers;       ///< added to every 200 response, each ending in CRLF
     std::string body = "ok";         ///< the 200 response body
     unsigned rst_after_every = 0;    ///< with nothing scripted, reset after executing the Nth
@@ -72,6 +75,21 @@ class test_server {
 public:
     explicit test_server(server_config cfg = {}) : cfg_(std::move(cfg)) {
         if (::pipe(stop_pipe_) != 0) std::abort();
+        if (!cfg_.unix_path.empty()) {
+            listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            // Built here, not with idem's own helper, so the two must agree to meet.
+            sockaddr_un a{};
+            a.sun_family = AF_UNIX;
+            if (cfg_.unix_path.size() >= sizeof a.sun_path) std::abort();
+            std::memcpy(a.sun_path, cfg_.unix_path.data(), cfg_.unix_path.size());
+            socklen_t len = socklen_t(offsetof(sockaddr_un, sun_path) + cfg_.unix_path.size());
+            if (cfg_.unix_path[0] == '@') a.sun_path[0] = '\0'; // abstract: exactly its bytes
+            else ++len, ::unlink(cfg_.unix_path.c_str());
+            if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), len) != 0) std::abort();
+            if (::listen(listen_fd_, 64) != 0) std::abort();
+            acceptor_ = std::thread([this] { accept_loop(); });
+            return;
+        }
         listen_fd_ = ::socket(cfg_.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         const int one = 1;
         ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -131,6 +149,7 @@ public:
         }
         for (auto& t : ts) t.join();
         ::close(listen_fd_);
+        if (!cfg_.unix_path.empty() && cfg_.unix_path[0] != '@') ::unlink(cfg_.unix_path.c_str());
         ::close(stop_pipe_[0]);
         ::close(stop_pipe_[1]);
     }

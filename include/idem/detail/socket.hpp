@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -23,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace idem {
@@ -115,7 +117,28 @@ struct dial_settings {
     std::chrono::nanoseconds attempt_delay{std::chrono::milliseconds(250)}; ///< RFC 8305 §5
     resolver_function resolver = nullptr;     ///< nullptr: getaddrinfo
     void* resolver_context = nullptr;
+    std::string_view unix_socket;             ///< non-empty: connect here, not to host:port
 };
+
+/// The address of a Unix domain socket: a path, or with a leading '@' a Linux abstract name
+/// (the '@' becomes the NUL that marks one). nullptr when `a` and `len` are filled, else why
+/// the path cannot be one: sun_path holds 108 bytes, a path's terminating NUL included.
+inline const char* unix_address(std::string_view path, sockaddr_storage& a, socklen_t& len) noexcept {
+    sockaddr_un u{};
+    u.sun_family = AF_UNIX;
+    const bool abstract = !path.empty() && path.front() == '@';
+    if (path.empty() || (abstract && path.size() == 1)) return "the Unix socket path is empty";
+    if (path.find('\0') != std::string_view::npos) return "the Unix socket path holds a NUL byte";
+    // A path needs room for its NUL; an abstract name is its bytes alone, after the leading NUL.
+    if (path.size() + (abstract ? 0 : 1) > sizeof u.sun_path)
+        return "the Unix socket path is longer than sockaddr_un holds (107 bytes, or '@' and 107 for an abstract name)";
+    for (std::size_t i = 0; i < path.size(); ++i) u.sun_path[i] = path[i];
+    if (abstract) u.sun_path[0] = '\0';
+    len = socklen_t(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
+    static_assert(sizeof u <= sizeof a, "sockaddr_un fits sockaddr_storage");
+    std::memcpy(&a, &u, sizeof u);
+    return nullptr;
+}
 
 /// The order to try addresses in (RFC 8305 §4): the families interleaved, starting with the
 /// family of the resolver's first address, each family in the resolver's order. Fills
@@ -158,6 +181,15 @@ public:
     error open(const std::string& host, std::uint16_t port, const dial_settings& d) {
         close();
         address_list addrs;
+        if (!d.unix_socket.empty()) { // no name to resolve, one address
+            sockaddr_storage a;
+            socklen_t len = 0;
+            if (const char* why = unix_address(d.unix_socket, a, len)) return error(errc::invalid_socket_path, why);
+            addrs.addr[0] = a;
+            addrs.len[0] = len;
+            addrs.count = 1;
+            return dial(addrs, d);
+        }
         const error re = resolve(host.c_str(), d.resolver, d.resolver_context, d.connect_end,
                                  !d.deadline_binds, addrs);
         if (re.code() != errc{}) return re;
