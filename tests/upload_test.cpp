@@ -194,6 +194,25 @@ TEST_CASE("a callback that fails or lies about its length fails the call") {
     CHECK(s.bodies_read() == 0);
 }
 
+TEST_CASE("a pipe that stalls ends the call by its deadline") {
+    test_server s;
+    idem::client_options o = quick();
+    o.deadline = 300ms;
+    o.expect_continue_threshold = idem::body_source::unknown_length;
+    idem::client c{s.url(), o};
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    REQUIRE(::write(fds[1], "some, then nothing", 18) == 18); // the writer end stays open
+    auto r = c.upload("POST", "/stall", idem::body_source::file(fds[0]));
+    ::close(fds[0]);
+    ::close(fds[1]);
+    REQUIRE(!r);
+    CHECK(r.error() == errc::deadline_exceeded);
+    CHECK(r.error().body_spent());
+    CHECK(r.error().attempts() == 1);
+    CHECK(!c.has_idle_connection()); // half a body went out: never reused
+}
+
 TEST_CASE("a body that cannot be produced again is never sent twice, even in the idle race") {
     test_server s;
     idem::client_options o = quick();

@@ -112,6 +112,7 @@ MUTATIONS = [
      "if (!chunked) { finished_ = true; return error(errc{}); }", UPLOAD_T),
     ("a spent source is not marked spent", B,
      "        read_any_ = true;\n", "", UPLOAD_T),
+    ("a stalled pipe holds the call past its deadline", B, "            if (!s.positional_) {\n", "            if (false) {\n", UPLOAD_T),
     # Unix domain sockets (client_options::unix_socket).
     ("the Unix socket option is ignored", C, "        d.unix_socket = opts_.unix_socket;\n", "", UNIX_T),
     ("a Unix path's NUL is not counted", S,

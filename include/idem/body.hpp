@@ -125,20 +125,25 @@ public:
             return n > std::ptrdiff_t(cap) ? -1 : n; // more than asked for is a broken source
         }
         for (;;) {
+            // A pipe or socket can stall for ever, blocking or not: wait for it, never past the
+            // deadline (a regular file is always ready).
+            if (!s.positional_) {
+                const auto left = deadline - detail::now();
+                if (left.count() <= 0) {
+                    errno = ETIMEDOUT;
+                    return -1;
+                }
+                pollfd p{s.fd_, POLLIN, 0};
+                const auto ms = left.count() / 1000000 + 1;
+                const int r = ::poll(&p, 1, ms > 0x7fffffff ? 0x7fffffff : int(ms));
+                if (r == 0 || (r < 0 && errno == EINTR)) continue; // the deadline is checked above
+                if (r < 0) return -1;
+            }
             const ssize_t n = s.positional_ ? ::pread(s.fd_, buf, cap, off_t(s.offset_ + pos))
                                             : ::read(s.fd_, buf, cap);
             if (n >= 0) return n;
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-            // A non-blocking pipe: wait for it, never past the deadline.
-            const auto left = deadline - detail::now();
-            if (left.count() <= 0) {
-                errno = ETIMEDOUT;
-                return -1;
-            }
-            pollfd p{s.fd_, POLLIN, 0};
-            const auto ms = left.count() / 1000000 + 1;
-            ::poll(&p, 1, ms > 0x7fffffff ? 0x7fffffff : int(ms));
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+            return -1;
         }
     }
     static bool rewind(const body_source& s) noexcept {
@@ -202,7 +207,11 @@ public:
         if (!chunked && src_->length() - pos_ < want) want = std::size_t(src_->length() - pos_);
         read_any_ = true;
         const std::ptrdiff_t n = body_access::read(*src_, data, want, pos_, deadline);
-        if (n < 0) return error(errc::body_source_failed, "reading the request body failed", errno);
+        if (n < 0) {
+            if (errno == ETIMEDOUT && deadline <= detail::now())
+                return error(errc::deadline_exceeded, "the deadline passed while reading the request body from its source");
+            return error(errc::body_source_failed, "reading the request body failed", errno);
+        }
         if (n == 0) {
             if (!chunked) return error(errc::body_source_failed, "the body's source ended before its length");
             finished_ = true;
