@@ -212,7 +212,7 @@ TEST_CASE("a pool hands out the most recently used idle connection (LIFO)") {
 TEST_CASE("a pool never opens more than max_connections; a caller waits, first come first served") {
     test_server s;
     idem::pool p{s.url(), idem_test::quick_options(), idem::pool_options{1, 1}};
-    latch b_waiting(1), release_a(1);
+    latch release_a(1);
     std::vector<std::string> order;
     std::mutex mu;
     auto done = [&](const char* who) {
@@ -224,29 +224,38 @@ TEST_CASE("a pool never opens more than max_connections; a caller waits, first c
         idem::request rq{"GET", "/", {}, {}};
         bool waited = false;
         CHECK(p.send(rq, out, [&](const char*, std::size_t) {
-            if (!waited) release_a.wait(10s);
+            if (!waited) {
+                done("a");
+                release_a.wait(10s);
+            }
             waited = true;
             return true;
         }));
-        done("a");
     });
     REQUIRE(s.wait_requests_seen(1, 5s));
-    std::thread b([&] {
-        CHECK(p.get("/", {{"X-Request-Id", "b"}}));
-        done("b");
-    });
+    // The order is taken while each call holds the connection (its sink sees the body), not
+    // after it returns: b's thread may be scheduled after c has been served on b's connection.
+    auto served = [&](const char* who) {
+        idem::response out;
+        idem::request rq{"GET", "/", {{"X-Request-Id", who}}, {}};
+        bool seen = false;
+        CHECK(p.send(rq, out, [&](const char*, std::size_t) {
+            if (!seen) done(who);
+            seen = true;
+            return true;
+        }));
+    };
+    std::thread b([&] { served("b"); });
     // b is queued once the pool says so; then c queues behind it.
     CHECK(waiters_reach(p, 1));
-    std::thread c([&] {
-        CHECK(p.get("/", {{"X-Request-Id", "c"}}));
-        done("c");
-    });
+    std::thread c([&] { served("c"); });
     CHECK(waiters_reach(p, 2));
     release_a.arrive();
     a.join();
     b.join();
     c.join();
     REQUIRE(order.size() == 3);
+    CHECK(order[0] == "a");
     CHECK(order[1] == "b");
     CHECK(order[2] == "c");
     CHECK(s.connections() == 1); // a's connection went straight to b, then to c
