@@ -183,6 +183,9 @@ TEST_CASE("an early answer from a server that stops reading is seen while the up
     test_server s;
     auto o = quick();
     o.write_timeout = 1s;
+    // Without Expect: with it, the answer would come before the body, and the watch would
+    // never be needed.
+    o.expect_continue_threshold = idem::body_source::unknown_length;
     idem::client c{s.url(), o};
     // No reset this time: the server holds the connection and reads nothing more, so only
     // watching for the answer while the write waits can find it.

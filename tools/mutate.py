@@ -88,7 +88,7 @@ MUTATIONS = [
      "owned(!f.exchange(true, std::memory_order_acquire))", "owned((f.store(true), true))", GUAR_T),
     # Early answers (guarantee 6).
     ("an answer behind a reset is not read", C,
-     "            if (!cut || sent == 0) return se;", "            return se;", GUAR_T),
+     "                if (!cut || up.sent == 0) return se;", "                return se;", GUAR_T),
     ("no watch for an answer while a write waits", S,
      "wait(POLLOUT | POLLIN, timeout, deadline, io_phase::write, got)",
      "wait(POLLOUT, timeout, deadline, io_phase::write, got)", GUAR_T),
@@ -168,8 +168,8 @@ MUTATIONS = [
      "            if (attempt >= retry_.max_attempts() || !client_allows_resend(e, idempotent, sink) ||",
      "            if (!client_allows_resend(e, idempotent, sink) ||", CLIENT_T),
     ("a status retry feeds a sink a second body", C,
-     "                if (sink.fn || attempt >= retry_.max_attempts() ||",
-     "                if (attempt >= retry_.max_attempts() ||", CLIENT_T),
+     "                if (sink.fn || pump_.spent() || attempt >= retry_.max_attempts() ||",
+     "                if (pump_.spent() || attempt >= retry_.max_attempts() ||", CLIENT_T),
     # Reuse (RFC 9112 §9.3) and the probe.
     ("the request's own Connection: close is ignored", CS,
      "            if (iequals(h.name, \"Connection\") && list_has_token(h.value, \"close\")) return false;\n", "", CLIENT_T),
