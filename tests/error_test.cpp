@@ -15,7 +15,8 @@ const errc all_codes[] = {
     errc::connect_timeout, errc::pool_timeout, errc::connection_reset, errc::broken_pipe, errc::server_closed_idle,
     errc::unexpected_eof, errc::read_timeout, errc::write_timeout, errc::deadline_exceeded, errc::body_source_failed,
     errc::malformed_response, errc::header_too_large, errc::too_many_headers,
-    errc::body_too_large, errc::line_too_long, errc::sink_aborted, errc::system_error,
+    errc::body_too_large, errc::line_too_long, errc::sink_aborted, errc::too_many_redirects,
+    errc::redirect_loop, errc::invalid_redirect, errc::system_error,
 };
 }
 

@@ -47,7 +47,8 @@ TEST_CASE("the retry table of DESIGN: each rule, both kinds of request") {
     for (errc c : {errc::invalid_url, errc::unsupported_scheme, errc::invalid_request,
                    errc::malformed_response, errc::header_too_large, errc::too_many_headers,
                    errc::body_too_large, errc::line_too_long, errc::sink_aborted,
-                   errc::body_source_failed, errc::invalid_socket_path, errc::deadline_exceeded}) {
+                   errc::body_source_failed, errc::invalid_socket_path, errc::too_many_redirects,
+                   errc::redirect_loop, errc::invalid_redirect, errc::deadline_exceeded}) {
         CAPTURE(c);
         for (written w : {written::none, written::all})
             CHECK(!policy.should_retry(failed_attempt{make(c, false, w), true, 1}));

@@ -238,6 +238,8 @@ public:
 
     /// A source was read that cannot be read again: this body can never be sent another time.
     bool spent() const noexcept { return src_ && read_any_ && !src_->rewindable(); }
+    /// Some of a source was read: before the body goes out again, the source must be rewound.
+    bool touched() const noexcept { return src_ && read_any_; }
     bool streamed() const noexcept { return src_ != nullptr; }
     bool done() const noexcept { return finished_; }
 

@@ -10,6 +10,7 @@
 #include "keep_alive.hpp"
 #include "parser.hpp"
 #include "reader.hpp"
+#include "redirect.hpp"
 #include "request.hpp"
 #include "response.hpp"
 #include "result.hpp"
@@ -24,6 +25,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace idem {
 
@@ -52,6 +54,11 @@ struct client_options {
     /// Connect to this Unix domain socket instead of the URL's host and port, which still
     /// name the origin (Host). A leading '@' names a Linux abstract socket. Empty: TCP.
     std::string unix_socket;
+    /// Follow redirects (301, 302, 303, 307, 308; see README "Redirects"); a request's own
+    /// `redirects` field overrides this for its call.
+    bool follow_redirects = false;
+    /// The most redirects one call follows; one more is errc::too_many_redirects.
+    unsigned max_redirects = 10;
 };
 
 /// What a client did, for logs and tests (see basic_client::set_event_handler).
@@ -352,6 +359,7 @@ public:
 
 private:
     template <class, class, class> friend class basic_pool; // its connections are clients
+    template <class, class, class> friend class basic_client; // a redirect's hop to another origin
     friend class detail::request_methods<basic_client>;
 
     // Holds the client for one call; a second caller is turned away, never interleaved.
@@ -408,9 +416,119 @@ private:
         if (init_error_.code() != errc{}) return init_error_;
         if (auto v = validate(r); !v) return v.error();
         if (deadline.count() == 0) deadline = deadline_from_now(opts_);
+        const bool follow = r.redirects == idem::follow::yes ||
+                            (r.redirects == idem::follow::as_client && opts_.follow_redirects);
+        if (!follow) return send_attempts(r, out, sink, deadline, prefix_);
+        return send_following(r, out, sink, deadline);
+    }
+
+    // Holds back the body of a redirect that will be followed from the caller's sink, which
+    // sees only the body of the answer the call ends with.
+    struct redirect_filter {
+        detail::body_sink inner;
+        const response* out;
+        const detail::body_pump* pump;
+        std::string_view method;
+        bool has_body;
+        static bool pass(void* ctx, const char* p, std::size_t n) {
+            auto& f = *static_cast<redirect_filter*>(ctx);
+            if (detail::follows(*f.out, f.method, f.has_body, f.pump->spent())) return true;
+            return f.inner.fn(f.inner.context, p, n);
+        }
+        detail::body_sink sink() noexcept { return inner.fn ? detail::body_sink{&pass, this} : inner; }
+    };
+
+    // A call that follows redirects (RFC 9110 §15.4): each hop is a new request, under the
+    // call's one deadline; the same origin is asked on this client's connection, another on a
+    // connection of its own, closed after its answer.
+    result<void> send_following(const detail::request_view& r, response& out, detail::body_sink sink,
+                                std::chrono::nanoseconds deadline) {
+        redirect_filter filter{sink, &out, &pump_, r.method, r.has_body()};
+        if (auto first = send_attempts(r, out, filter.sink(), deadline, prefix_); !first) return first;
+        if (!detail::follows(out, r.method, r.has_body(), pump_.spent())) return {};
+
+        // The chain: what the next request is, and where the last answer came from.
+        std::string method(r.method);
+        url at = url_;
+        at.target = r.target == "*" ? std::string("/") : prefix_ + std::string(r.target);
+        header_fields fields(r.headers);
+        bool body = true;
+        bool source_read = pump_.touched(); // since its last rewind
+        std::vector<std::string> seen{method + ' ' + at.origin() + at.target};
+        const auto fail = [](error e) { return e.set_executed_earlier(true); }; // earlier hops were answered
+        for (unsigned hops = 1;; ++hops) {
+            url next;
+            if (error le = detail::resolve_location(at, out.header("Location"), next); le.code() != errc{})
+                return fail(le);
+            if (hops > opts_.max_redirects)
+                return fail(error(errc::too_many_redirects, "the chain is longer than client_options::max_redirects"));
+            const detail::redirect_method m = detail::next_method(out.status, method);
+            if (!m.keeps_body) {
+                method.assign(m.method.data(), m.method.size());
+                body = false;
+                detail::drop_fields(fields, detail::is_content_field);
+            }
+            if (!detail::same_origin(next, at)) {
+                // Credentials were given for the origin that was asked; once dropped they stay
+                // dropped, even if the chain comes back (RFC 9110 §15.4).
+                detail::drop_fields(fields, [](std::string_view n) {
+                    return detail::is_credential_field(n) || detail::iequals(n, "Host");
+                });
+            }
+            std::string key = method + ' ' + next.origin() + next.target;
+            for (const auto& k : seen)
+                if (k == key) return fail(error(errc::redirect_loop, "a redirect asks again for a URL already asked in this call"));
+            seen.push_back(std::move(key));
+            at = std::move(next);
+            const bool with_body = body && r.has_body();
+            // A source an earlier hop read starts again from its first byte (follows() said it can).
+            if (with_body && source_read && !detail::body_access::rewind(*r.source))
+                return fail(error(errc::body_source_failed, "the body's source could not be rewound for the redirect"));
+            const detail::request_view hop(method, at.target, fields.list(), with_body ? r.body : std::string_view{},
+                                           with_body ? r.source : nullptr, idem::follow::no);
+            filter.method = method;
+            filter.has_body = with_body;
+            result<void> got;
+            bool spent = false;
+            if (detail::same_origin(at, url_)) {
+                filter.pump = &pump_;
+                got = send_attempts(hop, out, filter.sink(), deadline, {});
+                source_read = pump_.touched();
+                spent = pump_.spent();
+            } else {
+                basic_client<keep_alive::disabled, Retry, Transport> away{at.origin(), opts_, {}, retry_};
+                if (away.init_error_.code() != errc{}) return fail(away.init_error_);
+                away.set_event_handler(handler_, handler_ctx_);
+                filter.pump = &away.pump_;
+                got = away.send_attempts(hop, out, filter.sink(), deadline, {});
+                source_read = away.pump_.touched();
+                spent = away.pump_.spent();
+                filter.pump = &pump_;
+                add_stats(away.stats_);
+            }
+            if (!got) return fail(got.error());
+            if (!detail::follows(out, method, with_body, spent)) {
+                out.redirects = hops;
+                out.url = at.origin() + at.target;
+                return {};
+            }
+        }
+    }
+
+    void add_stats(const client_stats& s) noexcept {
+        stats_.connections_opened += s.connections_opened;
+        stats_.reuses += s.reuses;
+        stats_.retries += s.retries;
+        stats_.stale_probes += s.stale_probes;
+        stats_.stale_failures += s.stale_failures;
+    }
+
+    // Sends a validated request, retrying as the policies allow; `prefix` goes before its target.
+    result<void> send_attempts(const detail::request_view& r, response& out, detail::body_sink sink,
+                               std::chrono::nanoseconds deadline, std::string_view prefix) {
         const bool idempotent = is_idempotent(r);
         bool expect = wants_expect(r);
-        write_request_head(r, expect);
+        write_request_head(r, expect, prefix);
         pump_.start(r.body, r.source, ubuf_);
         bool executed_earlier = false;
         for (unsigned attempt = 1;; ++attempt) {
@@ -424,7 +542,7 @@ private:
                 // it once more without asking (RFC 9110 §10.1.1).
                 if (expect && out.status == 417 && !last_body_started_ && !pump_.spent()) {
                     expect = false;
-                    write_request_head(r, false);
+                    write_request_head(r, false, prefix);
                     ++stats_.retries;
                     emit(event_kind::retry, {}, attempt, errc{});
                     continue;
@@ -491,10 +609,10 @@ private:
         return r.body_size() >= opts_.expect_continue_threshold;
     }
 
-    void write_request_head(const detail::request_view& r, bool expect) {
+    void write_request_head(const detail::request_view& r, bool expect, std::string_view prefix) {
         wbuf_.clear();
         detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
-                           opts_.user_agent, prefix_, expect);
+                           opts_.user_agent, prefix, expect);
     }
 
     void emit(event_kind k, std::chrono::nanoseconds idle, unsigned attempt, errc e = errc{}) {

@@ -44,6 +44,9 @@ enum class errc : int {
     body_too_large = 33,
     line_too_long = 34,
     sink_aborted = 35,
+    too_many_redirects = 36, ///< a chain longer than client_options::max_redirects
+    redirect_loop = 37,      ///< a redirect back to a request already made in the chain
+    invalid_redirect = 38,   ///< a Location that is not a URL reference
     // anything else the system said; the error keeps errno
     system_error = 40,
     out_of_memory = 41,
@@ -77,6 +80,9 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::body_too_large: return "body_too_large";
     case errc::line_too_long: return "line_too_long";
     case errc::sink_aborted: return "sink_aborted";
+    case errc::too_many_redirects: return "too_many_redirects";
+    case errc::redirect_loop: return "redirect_loop";
+    case errc::invalid_redirect: return "invalid_redirect";
     case errc::system_error: return "system_error";
     case errc::out_of_memory: return "out_of_memory";
     }
@@ -112,6 +118,9 @@ inline const char* describe(errc e) noexcept {
     case errc::body_too_large: return "response body exceeds the size limit";
     case errc::line_too_long: return "a response line (status, field or chunk size) exceeds the length limit";
     case errc::sink_aborted: return "the body sink stopped the transfer";
+    case errc::too_many_redirects: return "too many redirects";
+    case errc::redirect_loop: return "the redirects go round in a loop";
+    case errc::invalid_redirect: return "the redirect's Location is not a valid URL";
     case errc::system_error: return "system error";
     case errc::out_of_memory: return "out of memory";
     }
@@ -139,7 +148,10 @@ public:
         case errc::connection_reset: return std::errc::connection_reset;
         case errc::broken_pipe: return std::errc::broken_pipe;
         case errc::server_closed_idle: return std::errc::connection_aborted;
-        case errc::malformed_response: return std::errc::bad_message;
+        case errc::malformed_response:
+        case errc::invalid_redirect: return std::errc::bad_message;
+        case errc::too_many_redirects:
+        case errc::redirect_loop: return std::errc::too_many_symbolic_link_levels;
         case errc::sink_aborted: return std::errc::operation_canceled;
         case errc::body_source_failed: return std::errc::io_error;
         case errc::client_busy: return std::errc::device_or_resource_busy;

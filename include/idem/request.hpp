@@ -106,6 +106,9 @@ private:
     std::size_t n_ = 0;
 };
 
+/// Whether a call follows redirects: as its client's options say, or always, or never.
+enum class follow : unsigned char { as_client, yes, no };
+
 /// What to send. It owns its fields, so it may be kept and sent again, and a reused request
 /// that is refilled keeps its buffers (no allocation once warmed up).
 struct request {
@@ -116,6 +119,8 @@ struct request {
     /// A body read while the request goes out (a file, a pipe, a callback) instead of `body`,
     /// which must then be empty. Not owned: its descriptor or context must outlive the call.
     body_source source;
+    /// Follow 301, 302, 303, 307 and 308 for this call (client_options::follow_redirects).
+    follow redirects = follow::as_client;
 
     request() = default;
     request(std::string_view m, std::string_view t, header_fields h = {}, std::string_view b = {})
@@ -132,12 +137,14 @@ struct request_view {
     header_list headers;
     std::string_view body;
     const body_source* source = nullptr; ///< the body, when it is not in memory
+    follow redirects = follow::as_client;
 
     request_view(std::string_view m, std::string_view t, header_list h, std::string_view b,
-                 const body_source* src = nullptr) noexcept
-        : method(m), target(t), headers(h), body(b), source(src && src->present() ? src : nullptr) {}
+                 const body_source* src = nullptr, follow f = follow::as_client) noexcept
+        : method(m), target(t), headers(h), body(b), source(src && src->present() ? src : nullptr),
+          redirects(f) {}
     request_view(const request& r IDEM_LIFETIMEBOUND) noexcept
-        : request_view(r.method, r.target, r.headers.list(), r.body, &r.source) {}
+        : request_view(r.method, r.target, r.headers.list(), r.body, &r.source, r.redirects) {}
 
     /// The body's length; body_source::unknown_length for a source that does not know it.
     std::uint64_t body_size() const noexcept { return source ? source->length() : body.size(); }

@@ -28,6 +28,11 @@ public:
     int status = 0;        ///< 100..599
     int version_minor = 1; ///< the x of HTTP/1.x
     std::string body;      ///< the decoded body (chunked framing removed)
+    /// Redirects followed to reach this answer (client_options::follow_redirects), 0 for none.
+    unsigned redirects = 0;
+    /// Where the answer came from ("http://host:port/path?q") when redirects > 0; empty when it
+    /// is the request's own URL.
+    std::string url;
 
     /// The reason phrase, possibly empty.
     std::string_view reason() const noexcept IDEM_LIFETIMEBOUND { return view(reason_); }
@@ -54,6 +59,8 @@ public:
         status = 0;
         version_minor = 1;
         body.clear();
+        redirects = 0;
+        url.clear();
         head_.clear();
         fields_.clear();
         reason_ = {};

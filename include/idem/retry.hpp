@@ -65,6 +65,9 @@ constexpr bool retry_is_safe(const failed_attempt& f, retry_rules rules = {}) no
     case errc::sink_aborted:
     case errc::body_source_failed:
     case errc::invalid_socket_path:
+    case errc::too_many_redirects:
+    case errc::redirect_loop:
+    case errc::invalid_redirect:
     case errc::deadline_exceeded: return false;
     default: break;
     }

@@ -61,6 +61,9 @@ enum class errc : int {
     body_too_large = 33,
     line_too_long = 34,
     sink_aborted = 35,
+    too_many_redirects = 36, ///< a chain longer than client_options::max_redirects
+    redirect_loop = 37,      ///< a redirect back to a request already made in the chain
+    invalid_redirect = 38,   ///< a Location that is not a URL reference
     // anything else the system said; the error keeps errno
     system_error = 40,
     out_of_memory = 41,
@@ -94,6 +97,9 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::body_too_large: return "body_too_large";
     case errc::line_too_long: return "line_too_long";
     case errc::sink_aborted: return "sink_aborted";
+    case errc::too_many_redirects: return "too_many_redirects";
+    case errc::redirect_loop: return "redirect_loop";
+    case errc::invalid_redirect: return "invalid_redirect";
     case errc::system_error: return "system_error";
     case errc::out_of_memory: return "out_of_memory";
     }
@@ -129,6 +135,9 @@ inline const char* describe(errc e) noexcept {
     case errc::body_too_large: return "response body exceeds the size limit";
     case errc::line_too_long: return "a response line (status, field or chunk size) exceeds the length limit";
     case errc::sink_aborted: return "the body sink stopped the transfer";
+    case errc::too_many_redirects: return "too many redirects";
+    case errc::redirect_loop: return "the redirects go round in a loop";
+    case errc::invalid_redirect: return "the redirect's Location is not a valid URL";
     case errc::system_error: return "system error";
     case errc::out_of_memory: return "out of memory";
     }
@@ -156,7 +165,10 @@ public:
         case errc::connection_reset: return std::errc::connection_reset;
         case errc::broken_pipe: return std::errc::broken_pipe;
         case errc::server_closed_idle: return std::errc::connection_aborted;
-        case errc::malformed_response: return std::errc::bad_message;
+        case errc::malformed_response:
+        case errc::invalid_redirect: return std::errc::bad_message;
+        case errc::too_many_redirects:
+        case errc::redirect_loop: return std::errc::too_many_symbolic_link_levels;
         case errc::sink_aborted: return std::errc::operation_canceled;
         case errc::body_source_failed: return std::errc::io_error;
         case errc::client_busy: return std::errc::device_or_resource_busy;
@@ -895,6 +907,8 @@ public:
 
     /// A source was read that cannot be read again: this body can never be sent another time.
     bool spent() const noexcept { return src_ && read_any_ && !src_->rewindable(); }
+    /// Some of a source was read: before the body goes out again, the source must be rewound.
+    bool touched() const noexcept { return src_ && read_any_; }
     bool streamed() const noexcept { return src_ != nullptr; }
     bool done() const noexcept { return finished_; }
 
@@ -1015,6 +1029,9 @@ private:
     std::size_t n_ = 0;
 };
 
+/// Whether a call follows redirects: as its client's options say, or always, or never.
+enum class follow : unsigned char { as_client, yes, no };
+
 /// What to send. It owns its fields, so it may be kept and sent again, and a reused request
 /// that is refilled keeps its buffers (no allocation once warmed up).
 struct request {
@@ -1025,6 +1042,8 @@ struct request {
     /// A body read while the request goes out (a file, a pipe, a callback) instead of `body`,
     /// which must then be empty. Not owned: its descriptor or context must outlive the call.
     body_source source;
+    /// Follow 301, 302, 303, 307 and 308 for this call (client_options::follow_redirects).
+    follow redirects = follow::as_client;
 
     request() = default;
     request(std::string_view m, std::string_view t, header_fields h = {}, std::string_view b = {})
@@ -1041,12 +1060,14 @@ struct request_view {
     header_list headers;
     std::string_view body;
     const body_source* source = nullptr; ///< the body, when it is not in memory
+    follow redirects = follow::as_client;
 
     request_view(std::string_view m, std::string_view t, header_list h, std::string_view b,
-                 const body_source* src = nullptr) noexcept
-        : method(m), target(t), headers(h), body(b), source(src && src->present() ? src : nullptr) {}
+                 const body_source* src = nullptr, follow f = follow::as_client) noexcept
+        : method(m), target(t), headers(h), body(b), source(src && src->present() ? src : nullptr),
+          redirects(f) {}
     request_view(const request& r IDEM_LIFETIMEBOUND) noexcept
-        : request_view(r.method, r.target, r.headers.list(), r.body, &r.source) {}
+        : request_view(r.method, r.target, r.headers.list(), r.body, &r.source, r.redirects) {}
 
     /// The body's length; body_source::unknown_length for a source that does not know it.
     std::uint64_t body_size() const noexcept { return source ? source->length() : body.size(); }
@@ -1218,6 +1239,11 @@ public:
     int status = 0;        ///< 100..599
     int version_minor = 1; ///< the x of HTTP/1.x
     std::string body;      ///< the decoded body (chunked framing removed)
+    /// Redirects followed to reach this answer (client_options::follow_redirects), 0 for none.
+    unsigned redirects = 0;
+    /// Where the answer came from ("http://host:port/path?q") when redirects > 0; empty when it
+    /// is the request's own URL.
+    std::string url;
 
     /// The reason phrase, possibly empty.
     std::string_view reason() const noexcept IDEM_LIFETIMEBOUND { return view(reason_); }
@@ -1244,6 +1270,8 @@ public:
         status = 0;
         version_minor = 1;
         body.clear();
+        redirects = 0;
+        url.clear();
         head_.clear();
         fields_.clear();
         reason_ = {};
@@ -2294,6 +2322,9 @@ constexpr bool retry_is_safe(const failed_attempt& f, retry_rules rules = {}) no
     case errc::sink_aborted:
     case errc::body_source_failed:
     case errc::invalid_socket_path:
+    case errc::too_many_redirects:
+    case errc::redirect_loop:
+    case errc::invalid_redirect:
     case errc::deadline_exceeded: return false;
     default: break;
     }
@@ -3284,6 +3315,150 @@ private:
 } // namespace idem
 
 #endif
+// idem: following redirects (RFC 9110 §15.4) — which answers are followed, what the next
+// request is, where a Location points (RFC 3986 §5), and what never travels to another origin.
+#ifndef IDEM_REDIRECT_HPP
+#define IDEM_REDIRECT_HPP
+
+
+
+namespace idem {
+namespace detail {
+
+/// The redirections a client follows: 301, 302, 303, 307 and 308 with a Location. 300 (a
+/// choice for the user), 304 (a cache answer) and 305/306 (obsolete) are answers.
+constexpr bool is_redirect_status(int s) noexcept {
+    return s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
+}
+
+/// The next request's method, and whether the body goes with it.
+struct redirect_method {
+    std::string_view method;
+    bool keeps_body;
+};
+
+/// 303 asks for a GET of another resource (HEAD stays HEAD, §15.4.4). A POST redirected by 301
+/// or 302 becomes a GET, as browsers and curl do (§15.4.2, §15.4.3 allow it). Everything else,
+/// 307 and 308 always, keeps its method and body.
+constexpr redirect_method next_method(int status, std::string_view method) noexcept {
+    if (status == 303) return {method == "HEAD" ? std::string_view("HEAD") : std::string_view("GET"), false};
+    if ((status == 301 || status == 302) && method == "POST") return {"GET", false};
+    return {method, true};
+}
+
+/// Whether `out`, the answer to `method`, is followed. A redirect that would have to send the
+/// body again is followed only when the body can be produced again (`spent` false): otherwise
+/// the 3xx is the answer.
+inline bool follows(const response& out, std::string_view method, bool has_body, bool spent) noexcept {
+    if (!is_redirect_status(out.status) || !out.has_header("Location")) return false;
+    return !(next_method(out.status, method).keeps_body && has_body && spent);
+}
+
+inline bool same_origin(const url& a, const url& b) noexcept {
+    return a.port == b.port && iequals(a.host, b.host);
+}
+
+/// Fields that carry the caller's credentials: never sent to an origin other than the one they
+/// were given for, and never restored later in the chain.
+inline bool is_credential_field(std::string_view name) noexcept {
+    return iequals(name, "Authorization") || iequals(name, "Cookie") || iequals(name, "Proxy-Authorization");
+}
+
+/// Fields that describe the body, dropped with it (§15.4: "remove content-specific fields").
+inline bool is_content_field(std::string_view name) noexcept {
+    return (name.size() > 8 && iequals(name.substr(0, 8), "Content-")) || iequals(name, "Expect");
+}
+
+/// Removes the fields `drop` names, in place.
+template <class Pred> void drop_fields(header_fields& h, Pred drop) {
+    header_fields kept;
+    for (const auto& f : h)
+        if (!drop(f.name)) kept.add(f.name, f.value);
+    h = std::move(kept);
+}
+
+/// RFC 3986 §5.2.4: removes "." and ".." segments from an absolute path.
+inline std::string remove_dot_segments(std::string_view in) {
+    std::string out;
+    while (!in.empty()) {
+        if (in.substr(0, 3) == "../") in.remove_prefix(3);
+        else if (in.substr(0, 2) == "./") in.remove_prefix(2);
+        else if (in.substr(0, 3) == "/./") in.remove_prefix(2);
+        else if (in == "/.") in = "/";
+        else if (in.substr(0, 4) == "/../" || in == "/..") {
+            in = in.size() == 3 ? std::string_view("/") : in.substr(3);
+            const auto slash = out.rfind('/');
+            out.erase(slash == std::string::npos ? 0 : slash);
+        } else if (in == "." || in == "..") in = {};
+        else {
+            const auto next = in.find('/', 1);
+            const auto seg = in.substr(0, next);
+            out.append(seg.data(), seg.size());
+            in.remove_prefix(seg.size());
+        }
+    }
+    return out.empty() ? std::string("/") : out;
+}
+
+/// Where a Location field points, resolved against the URL that answered (RFC 9110 §10.2.2,
+/// RFC 3986 §5.2): an absolute http URL, "//host/path", "/path", "?query" or a relative path.
+/// Spaces and non-ASCII bytes, which servers do send, are percent-encoded; controls are an error.
+/// A fragment is dropped. https (and every other scheme) is errc::unsupported_scheme.
+inline error resolve_location(const url& base, std::string_view location, url& next) {
+    location = trim_ows(location);
+    const auto hash = location.find('#');
+    if (hash != std::string_view::npos) location = location.substr(0, hash);
+    std::string loc;
+    loc.reserve(location.size());
+    for (char ch : location) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) return error(errc::invalid_redirect, "the Location contains a control character");
+        if (is_target_char(ch)) {
+            loc.push_back(ch);
+        } else {
+            loc.push_back('%');
+            loc.push_back("0123456789ABCDEF"[c >> 4]);
+            loc.push_back("0123456789ABCDEF"[c & 15]);
+        }
+    }
+    const auto end = loc.find_first_of(":/?");
+    const bool has_scheme = end != std::string::npos && loc[end] == ':' && end > 0 && is_alpha(loc[0]);
+    if (has_scheme && !iequals(std::string_view(loc).substr(0, end), "http"))
+        return error(errc::unsupported_scheme, iequals(std::string_view(loc).substr(0, end), "https")
+                                                   ? "the redirect goes to https://, which needs a TLS transport the core does not include"
+                                                   : "the redirect goes to a scheme other than http://");
+    if (has_scheme || loc.compare(0, 2, "//") == 0) {
+        auto parsed = parse_url(has_scheme ? loc : "http:" + loc);
+        if (!parsed) {
+            const error e = parsed.error();
+            return error(errc::invalid_redirect, e.reason().empty() ? "the Location is not a valid URL" : e.reason().data());
+        }
+        next = std::move(*parsed);
+        const auto q = next.target.find('?');
+        next.target = remove_dot_segments(std::string_view(next.target).substr(0, q)) +
+                      (q == std::string::npos ? std::string() : next.target.substr(q));
+        return error(errc{});
+    }
+    next = base;
+    if (loc.empty()) return error(errc{}); // the same resource again (RFC 3986 §5.2.2)
+    std::string_view base_path = base.target;
+    base_path = base_path.substr(0, base_path.find('?'));
+    if (base_path.empty() || base_path.front() != '/') base_path = "/"; // "*"
+    const auto q = loc.find('?');
+    const std::string_view path = std::string_view(loc).substr(0, q);
+    const std::string query = q == std::string::npos ? std::string() : loc.substr(q);
+    std::string merged;
+    if (path.empty()) merged.assign(base_path.data(), base_path.size());
+    else if (path.front() == '/') merged.assign(path.data(), path.size());
+    else merged.append(base_path.substr(0, base_path.rfind('/') + 1)).append(path);
+    next.target = remove_dot_segments(merged) + query;
+    return error(errc{});
+}
+
+} // namespace detail
+} // namespace idem
+
+#endif
 
 
 namespace idem {
@@ -3313,6 +3488,11 @@ struct client_options {
     /// Connect to this Unix domain socket instead of the URL's host and port, which still
     /// name the origin (Host). A leading '@' names a Linux abstract socket. Empty: TCP.
     std::string unix_socket;
+    /// Follow redirects (301, 302, 303, 307, 308; see README "Redirects"); a request's own
+    /// `redirects` field overrides this for its call.
+    bool follow_redirects = false;
+    /// The most redirects one call follows; one more is errc::too_many_redirects.
+    unsigned max_redirects = 10;
 };
 
 /// What a client did, for logs and tests (see basic_client::set_event_handler).
@@ -3613,6 +3793,7 @@ public:
 
 private:
     template <class, class, class> friend class basic_pool; // its connections are clients
+    template <class, class, class> friend class basic_client; // a redirect's hop to another origin
     friend class detail::request_methods<basic_client>;
 
     // Holds the client for one call; a second caller is turned away, never interleaved.
@@ -3669,9 +3850,119 @@ private:
         if (init_error_.code() != errc{}) return init_error_;
         if (auto v = validate(r); !v) return v.error();
         if (deadline.count() == 0) deadline = deadline_from_now(opts_);
+        const bool follow = r.redirects == idem::follow::yes ||
+                            (r.redirects == idem::follow::as_client && opts_.follow_redirects);
+        if (!follow) return send_attempts(r, out, sink, deadline, prefix_);
+        return send_following(r, out, sink, deadline);
+    }
+
+    // Holds back the body of a redirect that will be followed from the caller's sink, which
+    // sees only the body of the answer the call ends with.
+    struct redirect_filter {
+        detail::body_sink inner;
+        const response* out;
+        const detail::body_pump* pump;
+        std::string_view method;
+        bool has_body;
+        static bool pass(void* ctx, const char* p, std::size_t n) {
+            auto& f = *static_cast<redirect_filter*>(ctx);
+            if (detail::follows(*f.out, f.method, f.has_body, f.pump->spent())) return true;
+            return f.inner.fn(f.inner.context, p, n);
+        }
+        detail::body_sink sink() noexcept { return inner.fn ? detail::body_sink{&pass, this} : inner; }
+    };
+
+    // A call that follows redirects (RFC 9110 §15.4): each hop is a new request, under the
+    // call's one deadline; the same origin is asked on this client's connection, another on a
+    // connection of its own, closed after its answer.
+    result<void> send_following(const detail::request_view& r, response& out, detail::body_sink sink,
+                                std::chrono::nanoseconds deadline) {
+        redirect_filter filter{sink, &out, &pump_, r.method, r.has_body()};
+        if (auto first = send_attempts(r, out, filter.sink(), deadline, prefix_); !first) return first;
+        if (!detail::follows(out, r.method, r.has_body(), pump_.spent())) return {};
+
+        // The chain: what the next request is, and where the last answer came from.
+        std::string method(r.method);
+        url at = url_;
+        at.target = r.target == "*" ? std::string("/") : prefix_ + std::string(r.target);
+        header_fields fields(r.headers);
+        bool body = true;
+        bool source_read = pump_.touched(); // since its last rewind
+        std::vector<std::string> seen{method + ' ' + at.origin() + at.target};
+        const auto fail = [](error e) { return e.set_executed_earlier(true); }; // earlier hops were answered
+        for (unsigned hops = 1;; ++hops) {
+            url next;
+            if (error le = detail::resolve_location(at, out.header("Location"), next); le.code() != errc{})
+                return fail(le);
+            if (hops > opts_.max_redirects)
+                return fail(error(errc::too_many_redirects, "the chain is longer than client_options::max_redirects"));
+            const detail::redirect_method m = detail::next_method(out.status, method);
+            if (!m.keeps_body) {
+                method.assign(m.method.data(), m.method.size());
+                body = false;
+                detail::drop_fields(fields, detail::is_content_field);
+            }
+            if (!detail::same_origin(next, at)) {
+                // Credentials were given for the origin that was asked; once dropped they stay
+                // dropped, even if the chain comes back (RFC 9110 §15.4).
+                detail::drop_fields(fields, [](std::string_view n) {
+                    return detail::is_credential_field(n) || detail::iequals(n, "Host");
+                });
+            }
+            std::string key = method + ' ' + next.origin() + next.target;
+            for (const auto& k : seen)
+                if (k == key) return fail(error(errc::redirect_loop, "a redirect asks again for a URL already asked in this call"));
+            seen.push_back(std::move(key));
+            at = std::move(next);
+            const bool with_body = body && r.has_body();
+            // A source an earlier hop read starts again from its first byte (follows() said it can).
+            if (with_body && source_read && !detail::body_access::rewind(*r.source))
+                return fail(error(errc::body_source_failed, "the body's source could not be rewound for the redirect"));
+            const detail::request_view hop(method, at.target, fields.list(), with_body ? r.body : std::string_view{},
+                                           with_body ? r.source : nullptr, idem::follow::no);
+            filter.method = method;
+            filter.has_body = with_body;
+            result<void> got;
+            bool spent = false;
+            if (detail::same_origin(at, url_)) {
+                filter.pump = &pump_;
+                got = send_attempts(hop, out, filter.sink(), deadline, {});
+                source_read = pump_.touched();
+                spent = pump_.spent();
+            } else {
+                basic_client<keep_alive::disabled, Retry, Transport> away{at.origin(), opts_, {}, retry_};
+                if (away.init_error_.code() != errc{}) return fail(away.init_error_);
+                away.set_event_handler(handler_, handler_ctx_);
+                filter.pump = &away.pump_;
+                got = away.send_attempts(hop, out, filter.sink(), deadline, {});
+                source_read = away.pump_.touched();
+                spent = away.pump_.spent();
+                filter.pump = &pump_;
+                add_stats(away.stats_);
+            }
+            if (!got) return fail(got.error());
+            if (!detail::follows(out, method, with_body, spent)) {
+                out.redirects = hops;
+                out.url = at.origin() + at.target;
+                return {};
+            }
+        }
+    }
+
+    void add_stats(const client_stats& s) noexcept {
+        stats_.connections_opened += s.connections_opened;
+        stats_.reuses += s.reuses;
+        stats_.retries += s.retries;
+        stats_.stale_probes += s.stale_probes;
+        stats_.stale_failures += s.stale_failures;
+    }
+
+    // Sends a validated request, retrying as the policies allow; `prefix` goes before its target.
+    result<void> send_attempts(const detail::request_view& r, response& out, detail::body_sink sink,
+                               std::chrono::nanoseconds deadline, std::string_view prefix) {
         const bool idempotent = is_idempotent(r);
         bool expect = wants_expect(r);
-        write_request_head(r, expect);
+        write_request_head(r, expect, prefix);
         pump_.start(r.body, r.source, ubuf_);
         bool executed_earlier = false;
         for (unsigned attempt = 1;; ++attempt) {
@@ -3685,7 +3976,7 @@ private:
                 // it once more without asking (RFC 9110 §10.1.1).
                 if (expect && out.status == 417 && !last_body_started_ && !pump_.spent()) {
                     expect = false;
-                    write_request_head(r, false);
+                    write_request_head(r, false, prefix);
                     ++stats_.retries;
                     emit(event_kind::retry, {}, attempt, errc{});
                     continue;
@@ -3752,10 +4043,10 @@ private:
         return r.body_size() >= opts_.expect_continue_threshold;
     }
 
-    void write_request_head(const detail::request_view& r, bool expect) {
+    void write_request_head(const detail::request_view& r, bool expect, std::string_view prefix) {
         wbuf_.clear();
         detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
-                           opts_.user_agent, prefix_, expect);
+                           opts_.user_agent, prefix, expect);
     }
 
     void emit(event_kind k, std::chrono::nanoseconds idle, unsigned attempt, errc e = errc{}) {

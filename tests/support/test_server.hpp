@@ -229,6 +229,16 @@ public:
         std::lock_guard<std::mutex> l(mu_);
         return last_body_;
     }
+    /// The head of every request received, in order.
+    std::vector<std::string> heads() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return heads_;
+    }
+    /// The body of each request in heads() (empty where it was not read).
+    std::vector<std::string> bodies() const {
+        std::lock_guard<std::mutex> l(mu_);
+        return bodies_seen_;
+    }
     /// Request bodies read whole so far.
     unsigned bodies_read() const {
         std::lock_guard<std::mutex> l(mu_);
@@ -427,6 +437,8 @@ private:
                 {
                     std::lock_guard<std::mutex> l(mu_);
                     last_head_ = head;
+                    heads_.push_back(head);
+                    bodies_seen_.emplace_back();
                 }
                 record(head.substr(0, head.find(' ')), field(head, "X-Request-Id"));
                 send_all(fd, s.raw);
@@ -448,6 +460,8 @@ private:
             {
                 std::lock_guard<std::mutex> l(mu_);
                 last_head_ = head;
+                heads_.push_back(head);
+                bodies_seen_.push_back(body);
                 last_body_ = std::move(body);
                 ++bodies_;
                 cv_.notify_all();
@@ -552,6 +566,8 @@ private:
     unsigned accepted_ = 0, seen_ = 0, idle_closes_ = 0, open_now_ = 0, max_open_ = 0, client_closes_ = 0;
     std::string last_head_;
     std::string last_body_;
+    std::vector<std::string> heads_;
+    std::vector<std::string> bodies_seen_;
     unsigned bodies_ = 0;
 };
 

@@ -1,0 +1,149 @@
+// idem: following redirects (RFC 9110 §15.4) — which answers are followed, what the next
+// request is, where a Location points (RFC 3986 §5), and what never travels to another origin.
+#ifndef IDEM_REDIRECT_HPP
+#define IDEM_REDIRECT_HPP
+
+#include "request.hpp"
+#include "response.hpp"
+#include "url.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace idem {
+namespace detail {
+
+/// The redirections a client follows: 301, 302, 303, 307 and 308 with a Location. 300 (a
+/// choice for the user), 304 (a cache answer) and 305/306 (obsolete) are answers.
+constexpr bool is_redirect_status(int s) noexcept {
+    return s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
+}
+
+/// The next request's method, and whether the body goes with it.
+struct redirect_method {
+    std::string_view method;
+    bool keeps_body;
+};
+
+/// 303 asks for a GET of another resource (HEAD stays HEAD, §15.4.4). A POST redirected by 301
+/// or 302 becomes a GET, as browsers and curl do (§15.4.2, §15.4.3 allow it). Everything else,
+/// 307 and 308 always, keeps its method and body.
+constexpr redirect_method next_method(int status, std::string_view method) noexcept {
+    if (status == 303) return {method == "HEAD" ? std::string_view("HEAD") : std::string_view("GET"), false};
+    if ((status == 301 || status == 302) && method == "POST") return {"GET", false};
+    return {method, true};
+}
+
+/// Whether `out`, the answer to `method`, is followed. A redirect that would have to send the
+/// body again is followed only when the body can be produced again (`spent` false): otherwise
+/// the 3xx is the answer.
+inline bool follows(const response& out, std::string_view method, bool has_body, bool spent) noexcept {
+    if (!is_redirect_status(out.status) || !out.has_header("Location")) return false;
+    return !(next_method(out.status, method).keeps_body && has_body && spent);
+}
+
+inline bool same_origin(const url& a, const url& b) noexcept {
+    return a.port == b.port && iequals(a.host, b.host);
+}
+
+/// Fields that carry the caller's credentials: never sent to an origin other than the one they
+/// were given for, and never restored later in the chain.
+inline bool is_credential_field(std::string_view name) noexcept {
+    return iequals(name, "Authorization") || iequals(name, "Cookie") || iequals(name, "Proxy-Authorization");
+}
+
+/// Fields that describe the body, dropped with it (§15.4: "remove content-specific fields").
+inline bool is_content_field(std::string_view name) noexcept {
+    return (name.size() > 8 && iequals(name.substr(0, 8), "Content-")) || iequals(name, "Expect");
+}
+
+/// Removes the fields `drop` names, in place.
+template <class Pred> void drop_fields(header_fields& h, Pred drop) {
+    header_fields kept;
+    for (const auto& f : h)
+        if (!drop(f.name)) kept.add(f.name, f.value);
+    h = std::move(kept);
+}
+
+/// RFC 3986 §5.2.4: removes "." and ".." segments from an absolute path.
+inline std::string remove_dot_segments(std::string_view in) {
+    std::string out;
+    while (!in.empty()) {
+        if (in.substr(0, 3) == "../") in.remove_prefix(3);
+        else if (in.substr(0, 2) == "./") in.remove_prefix(2);
+        else if (in.substr(0, 3) == "/./") in.remove_prefix(2);
+        else if (in == "/.") in = "/";
+        else if (in.substr(0, 4) == "/../" || in == "/..") {
+            in = in.size() == 3 ? std::string_view("/") : in.substr(3);
+            const auto slash = out.rfind('/');
+            out.erase(slash == std::string::npos ? 0 : slash);
+        } else if (in == "." || in == "..") in = {};
+        else {
+            const auto next = in.find('/', 1);
+            const auto seg = in.substr(0, next);
+            out.append(seg.data(), seg.size());
+            in.remove_prefix(seg.size());
+        }
+    }
+    return out.empty() ? std::string("/") : out;
+}
+
+/// Where a Location field points, resolved against the URL that answered (RFC 9110 §10.2.2,
+/// RFC 3986 §5.2): an absolute http URL, "//host/path", "/path", "?query" or a relative path.
+/// Spaces and non-ASCII bytes, which servers do send, are percent-encoded; controls are an error.
+/// A fragment is dropped. https (and every other scheme) is errc::unsupported_scheme.
+inline error resolve_location(const url& base, std::string_view location, url& next) {
+    location = trim_ows(location);
+    const auto hash = location.find('#');
+    if (hash != std::string_view::npos) location = location.substr(0, hash);
+    std::string loc;
+    loc.reserve(location.size());
+    for (char ch : location) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) return error(errc::invalid_redirect, "the Location contains a control character");
+        if (is_target_char(ch)) {
+            loc.push_back(ch);
+        } else {
+            loc.push_back('%');
+            loc.push_back("0123456789ABCDEF"[c >> 4]);
+            loc.push_back("0123456789ABCDEF"[c & 15]);
+        }
+    }
+    const auto end = loc.find_first_of(":/?");
+    const bool has_scheme = end != std::string::npos && loc[end] == ':' && end > 0 && is_alpha(loc[0]);
+    if (has_scheme && !iequals(std::string_view(loc).substr(0, end), "http"))
+        return error(errc::unsupported_scheme, iequals(std::string_view(loc).substr(0, end), "https")
+                                                   ? "the redirect goes to https://, which needs a TLS transport the core does not include"
+                                                   : "the redirect goes to a scheme other than http://");
+    if (has_scheme || loc.compare(0, 2, "//") == 0) {
+        auto parsed = parse_url(has_scheme ? loc : "http:" + loc);
+        if (!parsed) {
+            const error e = parsed.error();
+            return error(errc::invalid_redirect, e.reason().empty() ? "the Location is not a valid URL" : e.reason().data());
+        }
+        next = std::move(*parsed);
+        const auto q = next.target.find('?');
+        next.target = remove_dot_segments(std::string_view(next.target).substr(0, q)) +
+                      (q == std::string::npos ? std::string() : next.target.substr(q));
+        return error(errc{});
+    }
+    next = base;
+    if (loc.empty()) return error(errc{}); // the same resource again (RFC 3986 §5.2.2)
+    std::string_view base_path = base.target;
+    base_path = base_path.substr(0, base_path.find('?'));
+    if (base_path.empty() || base_path.front() != '/') base_path = "/"; // "*"
+    const auto q = loc.find('?');
+    const std::string_view path = std::string_view(loc).substr(0, q);
+    const std::string query = q == std::string::npos ? std::string() : loc.substr(q);
+    std::string merged;
+    if (path.empty()) merged.assign(base_path.data(), base_path.size());
+    else if (path.front() == '/') merged.assign(path.data(), path.size());
+    else merged.append(base_path.substr(0, base_path.rfind('/') + 1)).append(path);
+    next.target = remove_dot_segments(merged) + query;
+    return error(errc{});
+}
+
+} // namespace detail
+} // namespace idem
+
+#endif
