@@ -49,6 +49,8 @@ KA_T = ["tests/keep_alive_test.cpp", "tests/client_test.cpp"]
 POOL_T = ["tests/pool_test.cpp"]
 UPLOAD_T = ["tests/upload_test.cpp"]
 UNIX_T = ["tests/unix_socket_test.cpp"]
+REDIR_T = ["tests/redirect_test.cpp"]
+RR = "include/idem/redirect.hpp"
 PL = "include/idem/pool.hpp"
 
 # name, file, original, mutated, tests; or name, file, [(original, mutated), ...], None, tests
@@ -118,6 +120,32 @@ MUTATIONS = [
     ("a Unix path's NUL is not counted", S,
      "if (path.size() + (abstract ? 0 : 1) > sizeof u.sun_path)", "if (path.size() > sizeof u.sun_path)", UNIX_T),
     ("an abstract name keeps its '@'", S, "    if (abstract) u.sun_path[0] = '\\0';\n", "", UNIX_T),
+    # Redirects (README "Redirects", RFC 9110 §15.4).
+    ("redirects are followed when not asked", C,
+     "(r.redirects == idem::follow::as_client && opts_.follow_redirects)", "(r.redirects == idem::follow::as_client)", REDIR_T),
+    ("a 303 keeps the method", RR,
+     "if (status == 303) return {method == \"HEAD\" ? std::string_view(\"HEAD\") : std::string_view(\"GET\"), false};",
+     "if (status == 303) return {method, false};", REDIR_T),
+    ("a POST under 301 or 302 stays a POST", RR,
+     "if ((status == 301 || status == 302) && method == \"POST\") return {\"GET\", false};", "", REDIR_T),
+    ("a body that cannot be produced again is redirected", RR,
+     "return !(next_method(out.status, method).keeps_body && has_body && spent);", "return true; (void)spent;", REDIR_T),
+    ("credentials go to another origin", C,
+     "return detail::is_credential_field(n) || detail::iequals(n, \"Host\");", "return detail::iequals(n, \"Host\");", REDIR_T),
+    ("a dropped body keeps its fields", C, "                detail::drop_fields(fields, detail::is_content_field);\n", "", REDIR_T),
+    ("the chain is unbounded", C, "            if (hops > opts_.max_redirects)", "            if (false)", REDIR_T),
+    ("a loop is not noticed", C, "                if (k == key) return fail(", "                if (false) return fail(", REDIR_T),
+    ("another origin is asked on this client's connection", C,
+     "            if (detail::same_origin(at, url_)) {", "            if (true) {", REDIR_T),
+    ("a followed redirect's body reaches the sink", C,
+     "            if (detail::follows(*f.out, f.method, f.has_body, f.pump->spent())) return true;\n", "", REDIR_T),
+    ("dot segments stay", RR, "    next.target = remove_dot_segments(merged) + query;", "    next.target = merged + query;", REDIR_T),
+    ("a relative Location replaces the whole path", RR,
+     "else merged.append(base_path.substr(0, base_path.rfind('/') + 1)).append(path);",
+     "else merged.append(\"/\").append(path);", REDIR_T),
+    ("an https Location is followed over http", RR,
+     "    if (has_scheme && !iequals(std::string_view(loc).substr(0, end), \"http\"))\n",
+     "    if (false)\n", REDIR_T),
     # The client's floor under policies (guarantees 1 and 2).
     ("a policy may re-send a POST that may have run", C,
      "        if (!idempotent && e.may_have_executed() && !detail::resends_non_idempotent<Retry>::value)\n            return false;\n",
