@@ -9,6 +9,7 @@
 #include "detail/socket.hpp"
 #include "keep_alive.hpp"
 #include "parser.hpp"
+#include "proxy.hpp"
 #include "reader.hpp"
 #include "redirect.hpp"
 #include "request.hpp"
@@ -59,7 +60,22 @@ struct client_options {
     bool follow_redirects = false;
     /// The most redirects one call follows; one more is errc::too_many_redirects.
     unsigned max_redirects = 10;
+    /// An HTTP proxy for every request ("[http://][user:password@]host[:port]", port 1080 by
+    /// default, as curl): requests go to it in absolute-form, with Proxy-Authorization from
+    /// the user and password. Empty: none. Not used with unix_socket.
+    std::string proxy;
+    /// Hosts reached without the proxy, as curl reads no_proxy (see no_proxy_matches).
+    std::string no_proxy;
 };
+
+/// Sets `o.proxy` and `o.no_proxy` from the environment (proxy_from_environment): idem reads
+/// it only when asked.
+inline client_options& use_proxy_environment(client_options& o) {
+    proxy_environment e = proxy_from_environment();
+    o.proxy = std::move(e.proxy);
+    o.no_proxy = std::move(e.no_proxy);
+    return o;
+}
 
 /// What a client did, for logs and tests (see basic_client::set_event_handler).
 enum class event_kind : unsigned char {
@@ -94,10 +110,39 @@ struct client_stats {
 
 namespace detail {
 
+/// Where a client's connections go: its origin, or a proxy (the proxy is then part of what a
+/// connection is: the client's one origin through that proxy).
+struct route {
+    bool proxied = false;
+    std::string host;
+    std::uint16_t port = 0;
+    std::string absolute;      ///< "http://authority" before each target, through a proxy
+    std::string authorization; ///< the proxy's Proxy-Authorization value, or empty
+};
+
+inline void route_for(const url& u, const client_options& o, route& r, error& err) {
+    r = route{};
+    if (o.proxy.empty() || !o.unix_socket.empty() || no_proxy_matches(o.no_proxy, u.host, u.port)) return;
+    auto p = parse_proxy(o.proxy);
+    if (!p) {
+        err = p.error().code() == errc::invalid_url
+                  ? error(errc::invalid_url, p.error().reason().empty() ? "client_options::proxy is not a valid proxy URL"
+                                                                        : p.error().reason().data())
+                  : p.error();
+        return;
+    }
+    r.proxied = true;
+    r.host = std::move(p->host);
+    r.port = p->port;
+    r.authorization = std::move(p->authorization);
+    r.absolute = "http://" + u.authority;
+}
+
 /// Reads a client's base URL and checks its options, once for every kind of client: the origin
-/// into `u`, the path that prefixes every target into `prefix`, and why not into `err`.
+/// into `u`, the path that prefixes every target into `prefix`, where connections go into `r`,
+/// and why not into `err`.
 inline void parse_base_url(std::string_view base_url, const client_options& o, url& u,
-                           std::string& prefix, error& err) {
+                           std::string& prefix, error& err, route* r = nullptr) {
     auto parsed = parse_url(base_url);
     if (!parsed) {
         err = parsed.error();
@@ -118,6 +163,9 @@ inline void parse_base_url(std::string_view base_url, const client_options& o, u
         socklen_t len = 0;
         if (const char* why = unix_address(o.unix_socket, a, len)) err = error(errc::invalid_socket_path, why);
     }
+    if (err.code() != errc{}) return;
+    route checked;
+    route_for(u, o, r ? *r : checked, err);
 }
 
 /// One receive from `conn` into `rbuf`, fed to `reader`. `done` when the response is complete;
@@ -347,7 +395,7 @@ public:
     explicit basic_client(std::string_view base_url, client_options o = {}, KeepAlive ka = {},
                           Retry rp = {})
         : opts_(std::move(o)), ka_(std::move(ka)), retry_(std::move(rp)) {
-        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_);
+        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_, &route_);
     }
 
     /// errc{} when the client was built from a valid URL and options, else why not (the whole
@@ -356,6 +404,8 @@ public:
     const url& origin() const noexcept { return url_; }
     /// The path every target is sent under ("" for none), from the base URL.
     const std::string& path_prefix() const noexcept { return prefix_; }
+    /// True when requests go through client_options::proxy (set, and the origin not in no_proxy).
+    bool uses_proxy() const noexcept { return route_.proxied; }
 
 private:
     template <class, class, class> friend class basic_pool; // its connections are clients
@@ -612,7 +662,7 @@ private:
     void write_request_head(const detail::request_view& r, bool expect, std::string_view prefix) {
         wbuf_.clear();
         detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
-                           opts_.user_agent, prefix, expect);
+                           opts_.user_agent, prefix, expect, route_.absolute, route_.authorization);
     }
 
     void emit(event_kind k, std::chrono::nanoseconds idle, unsigned attempt, errc e = errc{}) {
@@ -652,6 +702,7 @@ private:
         d.resolver = opts_.resolver;
         d.resolver_context = opts_.resolver_context;
         d.unix_socket = opts_.unix_socket;
+        if (route_.proxied) return conn_.open(route_.host, route_.port, d);
         return conn_.open(url_.host, url_.port, d);
     }
 
@@ -747,6 +798,7 @@ private:
     KeepAlive ka_;
     Retry retry_;
     url url_;
+    detail::route route_;
     error init_error_{errc{}};
     std::string prefix_;
     Transport conn_;

@@ -256,17 +256,25 @@ inline void append_size(std::string& out, std::uint64_t n) {
 
 /// Appends the request head (request line and fields, then CRLF) of a validated request.
 /// `connection` is the Connection value idem adds unless the caller set one; `prefix` goes
-/// before an origin-form target (a base URL's path). `expect` adds "Expect: 100-continue";
+/// before an origin-form target (a base URL's path); `absolute` ("http://host:port") before
+/// that makes it absolute-form, for a proxy, with `proxy_authorization` as the proxy's
+/// credentials. `expect` adds "Expect: 100-continue";
 /// a caller's own Expect field is the client's to honour, so it is never copied.
 inline void write_head(std::string& out, const request_view& r, std::string_view authority,
                        std::string_view connection, std::string_view user_agent,
-                       std::string_view prefix = {}, bool expect = false) {
+                       std::string_view prefix = {}, bool expect = false, std::string_view absolute = {},
+                       std::string_view proxy_authorization = {}) {
     out.append(r.method).append(" ", 1);
-    if (r.target != "*") out.append(prefix);
-    out.append(r.target).append(" HTTP/1.1\r\n", 11);
-    bool host = false, ua = false, conn = false, len = false;
+    // Through a proxy the target is in absolute-form (RFC 9112 §3.2.2), "*" as the bare
+    // authority (§3.2.4).
+    out.append(absolute);
+    if (r.target != "*") out.append(prefix).append(r.target);
+    else if (absolute.empty()) out.append("*", 1);
+    out.append(" HTTP/1.1\r\n", 11);
+    bool host = false, ua = false, conn = false, len = false, pa = false;
     for (const auto& h : r.headers) {
         host = host || iequals(h.name, "Host");
+        pa = pa || iequals(h.name, "Proxy-Authorization");
         ua = ua || iequals(h.name, "User-Agent");
         conn = conn || iequals(h.name, "Connection");
         len = len || iequals(h.name, "Content-Length");
@@ -274,6 +282,8 @@ inline void write_head(std::string& out, const request_view& r, std::string_view
     if (!host) out.append("Host: ", 6).append(authority).append("\r\n", 2);
     if (!ua && !user_agent.empty()) out.append("User-Agent: ", 12).append(user_agent).append("\r\n", 2);
     if (!conn) out.append("Connection: ", 12).append(connection).append("\r\n", 2);
+    if (!pa && !proxy_authorization.empty())
+        out.append("Proxy-Authorization: ", 21).append(proxy_authorization).append("\r\n", 2);
     for (const auto& h : r.headers)
         if (!iequals(h.name, "Expect")) out.append(h.name).append(": ", 2).append(h.value).append("\r\n", 2);
     if (r.chunked()) {

@@ -1179,17 +1179,25 @@ inline void append_size(std::string& out, std::uint64_t n) {
 
 /// Appends the request head (request line and fields, then CRLF) of a validated request.
 /// `connection` is the Connection value idem adds unless the caller set one; `prefix` goes
-/// before an origin-form target (a base URL's path). `expect` adds "Expect: 100-continue";
+/// before an origin-form target (a base URL's path); `absolute` ("http://host:port") before
+/// that makes it absolute-form, for a proxy, with `proxy_authorization` as the proxy's
+/// credentials. `expect` adds "Expect: 100-continue";
 /// a caller's own Expect field is the client's to honour, so it is never copied.
 inline void write_head(std::string& out, const request_view& r, std::string_view authority,
                        std::string_view connection, std::string_view user_agent,
-                       std::string_view prefix = {}, bool expect = false) {
+                       std::string_view prefix = {}, bool expect = false, std::string_view absolute = {},
+                       std::string_view proxy_authorization = {}) {
     out.append(r.method).append(" ", 1);
-    if (r.target != "*") out.append(prefix);
-    out.append(r.target).append(" HTTP/1.1\r\n", 11);
-    bool host = false, ua = false, conn = false, len = false;
+    // Through a proxy the target is in absolute-form (RFC 9112 §3.2.2), "*" as the bare
+    // authority (§3.2.4).
+    out.append(absolute);
+    if (r.target != "*") out.append(prefix).append(r.target);
+    else if (absolute.empty()) out.append("*", 1);
+    out.append(" HTTP/1.1\r\n", 11);
+    bool host = false, ua = false, conn = false, len = false, pa = false;
     for (const auto& h : r.headers) {
         host = host || iequals(h.name, "Host");
+        pa = pa || iequals(h.name, "Proxy-Authorization");
         ua = ua || iequals(h.name, "User-Agent");
         conn = conn || iequals(h.name, "Connection");
         len = len || iequals(h.name, "Content-Length");
@@ -1197,6 +1205,8 @@ inline void write_head(std::string& out, const request_view& r, std::string_view
     if (!host) out.append("Host: ", 6).append(authority).append("\r\n", 2);
     if (!ua && !user_agent.empty()) out.append("User-Agent: ", 12).append(user_agent).append("\r\n", 2);
     if (!conn) out.append("Connection: ", 12).append(connection).append("\r\n", 2);
+    if (!pa && !proxy_authorization.empty())
+        out.append("Proxy-Authorization: ", 21).append(proxy_authorization).append("\r\n", 2);
     for (const auto& h : r.headers)
         if (!iequals(h.name, "Expect")) out.append(h.name).append(": ", 2).append(h.value).append("\r\n", 2);
     if (r.chunked()) {
@@ -3315,6 +3325,180 @@ private:
 } // namespace idem
 
 #endif
+// idem: HTTP proxies for http:// targets — the proxy URL, which hosts bypass it (no_proxy, as
+// curl reads it), and the conventional environment, read only when asked.
+#ifndef IDEM_PROXY_HPP
+#define IDEM_PROXY_HPP
+
+
+
+namespace idem {
+
+/// Where a client's connections go when it uses a proxy.
+struct proxy_url {
+    std::string host;          ///< name or address, IPv6 without brackets
+    std::uint16_t port = 1080; ///< curl's default when the URL gives none
+    std::string authorization; ///< the Proxy-Authorization value from user:password, or empty
+};
+
+namespace detail {
+
+inline void append_base64(std::string& out, std::string_view in) {
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::size_t i = 0;
+    for (; i + 3 <= in.size(); i += 3) {
+        const unsigned v = unsigned(static_cast<unsigned char>(in[i])) << 16 |
+                           unsigned(static_cast<unsigned char>(in[i + 1])) << 8 |
+                           unsigned(static_cast<unsigned char>(in[i + 2]));
+        const char q[4] = {digits[v >> 18], digits[(v >> 12) & 63], digits[(v >> 6) & 63], digits[v & 63]};
+        out.append(q, 4);
+    }
+    if (i < in.size()) {
+        unsigned v = unsigned(static_cast<unsigned char>(in[i])) << 16;
+        if (i + 1 < in.size()) v |= unsigned(static_cast<unsigned char>(in[i + 1])) << 8;
+        out.push_back(digits[v >> 18]);
+        out.push_back(digits[(v >> 12) & 63]);
+        out.push_back(i + 1 < in.size() ? digits[(v >> 6) & 63] : '=');
+        out.push_back('=');
+    }
+}
+
+inline int hex_value(char c) noexcept {
+    return is_digit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+}
+
+// RFC 3986 §2.1; false on a broken escape or a decoded control byte (it would reach a header).
+inline bool percent_decode(std::string_view in, std::string& out) {
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c == '%') {
+            if (i + 2 >= in.size()) return false;
+            const int hi = hex_value(in[i + 1]);
+            const int lo = hex_value(in[i + 2]);
+            if (hi < 0 || lo < 0) return false;
+            c = char(hi * 16 + lo);
+            i += 2;
+        }
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) return false;
+        out.push_back(c);
+    }
+    return true;
+}
+
+} // namespace detail
+
+/// Parses a proxy as curl takes one: "[http://][user[:password]@]host[:port]", port 1080 when
+/// none is given. https:// and SOCKS proxies are errc::unsupported_scheme.
+inline result<proxy_url> parse_proxy(std::string_view s) {
+    using namespace detail;
+    const auto bad = [](const char* why) { return error(errc::invalid_url, why); };
+    s = trim_ows(s);
+    const auto sep = s.find("://");
+    if (sep != std::string_view::npos) {
+        const auto scheme = s.substr(0, sep);
+        if (iequals(scheme, "https"))
+            return error(errc::unsupported_scheme, "an https:// proxy needs a TLS transport, which the core does not include");
+        if (!iequals(scheme, "http"))
+            return error(errc::unsupported_scheme, "only http:// proxies are supported (no SOCKS)");
+        s = s.substr(sep + 3);
+    }
+    const auto end = s.find_first_of("/?#");
+    const auto rest = end == std::string_view::npos ? std::string_view{} : s.substr(end);
+    if (!rest.empty() && rest != "/") return bad("a proxy URL has no path, query or fragment");
+    auto auth = s.substr(0, end);
+    proxy_url p;
+    const auto at = auth.rfind('@');
+    if (at != std::string_view::npos) {
+        const auto info = auth.substr(0, at);
+        const auto colon = info.find(':');
+        std::string user, password;
+        if (!percent_decode(info.substr(0, colon), user) ||
+            (colon != std::string_view::npos && !percent_decode(info.substr(colon + 1), password)))
+            return bad("the proxy's user or password has a broken %-escape or a control character");
+        std::string plain = user + ':' + password;
+        p.authorization = "Basic ";
+        append_base64(p.authorization, plain);
+        auth = auth.substr(at + 1);
+    }
+    if (auth.empty()) return bad("the proxy URL has no host");
+    auto u = parse_url("http://" + std::string(auth));
+    if (!u) return u.error();
+    p.host = std::move(u->host);
+    const bool has_port = auth.front() == '[' ? auth.find("]:") != std::string_view::npos
+                                              : auth.find(':') != std::string_view::npos;
+    p.port = has_port ? u->port : 1080;
+    return p;
+}
+
+/// Whether `host` (IPv6 without brackets) on `port` bypasses the proxy under a no_proxy list,
+/// read as curl reads it: entries separated by commas or spaces; "*" matches every host; an
+/// entry matches the host itself or any name under it ("example.com" and ".example.com" both
+/// match example.com and www.example.com, never notexample.com), case-insensitively. An entry
+/// with ":port" matches that port only; IPv6 entries may be bare or in brackets.
+inline bool no_proxy_matches(std::string_view list, std::string_view host, std::uint16_t port) noexcept {
+    using namespace detail;
+    std::size_t i = 0;
+    while (i < list.size()) {
+        while (i < list.size() && (list[i] == ',' || list[i] == ' ' || list[i] == '\t')) ++i;
+        std::size_t j = i;
+        while (j < list.size() && list[j] != ',' && list[j] != ' ' && list[j] != '\t') ++j;
+        std::string_view entry = list.substr(i, j - i);
+        i = j;
+        if (entry.empty()) continue;
+        if (entry == "*") return true;
+        std::string_view port_text;
+        if (entry.front() == '[') {
+            const auto close = entry.find(']');
+            if (close == std::string_view::npos) continue;
+            if (entry.size() > close + 1) {
+                if (entry[close + 1] != ':') continue;
+                port_text = entry.substr(close + 2);
+            }
+            entry = entry.substr(1, close - 1);
+        } else if (entry.find(':') != std::string_view::npos && entry.find(':') == entry.rfind(':')) {
+            port_text = entry.substr(entry.find(':') + 1);
+            entry = entry.substr(0, entry.find(':'));
+        }
+        if (!port_text.empty()) {
+            std::uint16_t p = 0;
+            if (!parse_port(port_text, p) || p != port) continue;
+        }
+        if (!entry.empty() && entry.front() == '.') entry.remove_prefix(1);
+        if (entry.empty() || entry.size() > host.size()) continue;
+        const auto tail = host.substr(host.size() - entry.size());
+        if (iequals(tail, entry) && (tail.size() == host.size() || host[host.size() - entry.size() - 1] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/// A proxy and its exceptions as the environment gives them.
+struct proxy_environment {
+    std::string proxy;    ///< http_proxy, else all_proxy, else ALL_PROXY; empty: none
+    std::string no_proxy; ///< no_proxy, else NO_PROXY
+};
+
+/// Reads the conventional variables as curl does for http:// URLs. The uppercase HTTP_PROXY is
+/// ignored: a CGI server sets it from a request's "Proxy:" field (the "httpoxy" hole).
+/// `get` is getenv unless a test or a caller's own configuration gives another.
+inline proxy_environment proxy_from_environment(const char* (*get)(const char*) = nullptr) {
+    const auto read = [&](const char* name) -> std::string {
+        const char* v = get ? get(name) : std::getenv(name);
+        return v ? std::string(v) : std::string();
+    };
+    proxy_environment e;
+    e.proxy = read("http_proxy");
+    if (e.proxy.empty()) e.proxy = read("all_proxy");
+    if (e.proxy.empty()) e.proxy = read("ALL_PROXY");
+    e.no_proxy = read("no_proxy");
+    if (e.no_proxy.empty()) e.no_proxy = read("NO_PROXY");
+    return e;
+}
+
+} // namespace idem
+
+#endif
 // idem: following redirects (RFC 9110 §15.4) — which answers are followed, what the next
 // request is, where a Location points (RFC 3986 §5), and what never travels to another origin.
 #ifndef IDEM_REDIRECT_HPP
@@ -3493,7 +3677,22 @@ struct client_options {
     bool follow_redirects = false;
     /// The most redirects one call follows; one more is errc::too_many_redirects.
     unsigned max_redirects = 10;
+    /// An HTTP proxy for every request ("[http://][user:password@]host[:port]", port 1080 by
+    /// default, as curl): requests go to it in absolute-form, with Proxy-Authorization from
+    /// the user and password. Empty: none. Not used with unix_socket.
+    std::string proxy;
+    /// Hosts reached without the proxy, as curl reads no_proxy (see no_proxy_matches).
+    std::string no_proxy;
 };
+
+/// Sets `o.proxy` and `o.no_proxy` from the environment (proxy_from_environment): idem reads
+/// it only when asked.
+inline client_options& use_proxy_environment(client_options& o) {
+    proxy_environment e = proxy_from_environment();
+    o.proxy = std::move(e.proxy);
+    o.no_proxy = std::move(e.no_proxy);
+    return o;
+}
 
 /// What a client did, for logs and tests (see basic_client::set_event_handler).
 enum class event_kind : unsigned char {
@@ -3528,10 +3727,39 @@ struct client_stats {
 
 namespace detail {
 
+/// Where a client's connections go: its origin, or a proxy (the proxy is then part of what a
+/// connection is: the client's one origin through that proxy).
+struct route {
+    bool proxied = false;
+    std::string host;
+    std::uint16_t port = 0;
+    std::string absolute;      ///< "http://authority" before each target, through a proxy
+    std::string authorization; ///< the proxy's Proxy-Authorization value, or empty
+};
+
+inline void route_for(const url& u, const client_options& o, route& r, error& err) {
+    r = route{};
+    if (o.proxy.empty() || !o.unix_socket.empty() || no_proxy_matches(o.no_proxy, u.host, u.port)) return;
+    auto p = parse_proxy(o.proxy);
+    if (!p) {
+        err = p.error().code() == errc::invalid_url
+                  ? error(errc::invalid_url, p.error().reason().empty() ? "client_options::proxy is not a valid proxy URL"
+                                                                        : p.error().reason().data())
+                  : p.error();
+        return;
+    }
+    r.proxied = true;
+    r.host = std::move(p->host);
+    r.port = p->port;
+    r.authorization = std::move(p->authorization);
+    r.absolute = "http://" + u.authority;
+}
+
 /// Reads a client's base URL and checks its options, once for every kind of client: the origin
-/// into `u`, the path that prefixes every target into `prefix`, and why not into `err`.
+/// into `u`, the path that prefixes every target into `prefix`, where connections go into `r`,
+/// and why not into `err`.
 inline void parse_base_url(std::string_view base_url, const client_options& o, url& u,
-                           std::string& prefix, error& err) {
+                           std::string& prefix, error& err, route* r = nullptr) {
     auto parsed = parse_url(base_url);
     if (!parsed) {
         err = parsed.error();
@@ -3552,6 +3780,9 @@ inline void parse_base_url(std::string_view base_url, const client_options& o, u
         socklen_t len = 0;
         if (const char* why = unix_address(o.unix_socket, a, len)) err = error(errc::invalid_socket_path, why);
     }
+    if (err.code() != errc{}) return;
+    route checked;
+    route_for(u, o, r ? *r : checked, err);
 }
 
 /// One receive from `conn` into `rbuf`, fed to `reader`. `done` when the response is complete;
@@ -3781,7 +4012,7 @@ public:
     explicit basic_client(std::string_view base_url, client_options o = {}, KeepAlive ka = {},
                           Retry rp = {})
         : opts_(std::move(o)), ka_(std::move(ka)), retry_(std::move(rp)) {
-        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_);
+        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_, &route_);
     }
 
     /// errc{} when the client was built from a valid URL and options, else why not (the whole
@@ -3790,6 +4021,8 @@ public:
     const url& origin() const noexcept { return url_; }
     /// The path every target is sent under ("" for none), from the base URL.
     const std::string& path_prefix() const noexcept { return prefix_; }
+    /// True when requests go through client_options::proxy (set, and the origin not in no_proxy).
+    bool uses_proxy() const noexcept { return route_.proxied; }
 
 private:
     template <class, class, class> friend class basic_pool; // its connections are clients
@@ -4046,7 +4279,7 @@ private:
     void write_request_head(const detail::request_view& r, bool expect, std::string_view prefix) {
         wbuf_.clear();
         detail::write_head(wbuf_, r, url_.authority, KeepAlive::persistent ? "keep-alive" : "close",
-                           opts_.user_agent, prefix, expect);
+                           opts_.user_agent, prefix, expect, route_.absolute, route_.authorization);
     }
 
     void emit(event_kind k, std::chrono::nanoseconds idle, unsigned attempt, errc e = errc{}) {
@@ -4086,6 +4319,7 @@ private:
         d.resolver = opts_.resolver;
         d.resolver_context = opts_.resolver_context;
         d.unix_socket = opts_.unix_socket;
+        if (route_.proxied) return conn_.open(route_.host, route_.port, d);
         return conn_.open(url_.host, url_.port, d);
     }
 
@@ -4181,6 +4415,7 @@ private:
     KeepAlive ka_;
     Retry retry_;
     url url_;
+    detail::route route_;
     error init_error_{errc{}};
     std::string prefix_;
     Transport conn_;
