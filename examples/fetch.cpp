@@ -43,6 +43,14 @@ const char usage[] =
     "                              and a summary line per request\n"
     "  -s, --silent                no progress bar and no -v log (error: lines stay)\n"
     "  -f, --fail                  a status outside 200-299 is a failure: no body, an error: line\n"
+    "  -L, --location              follow redirects (-i prints the final response)\n"
+    "      --max-redirs N          at most N redirects per request (default 50; -1: no limit)\n"
+    "  -x, --proxy [http://][USER:PASSWORD@]HOST[:PORT]\n"
+    "                              use this HTTP proxy (port 1080 by default; \"\" for none);\n"
+    "                              default: the http_proxy, all_proxy or ALL_PROXY variable\n"
+    "      --noproxy LIST          hosts reached without the proxy (default: no_proxy, NO_PROXY)\n"
+    "      --unix-socket PATH      connect to this Unix domain socket; the URL names the origin\n"
+    "      --abstract-unix-socket NAME   the same, for a Linux abstract socket\n"
     "  -h, --help                  this text\n"
     "A progress bar goes to stderr for -o FILE downloads when stderr is a terminal.\n"
     "Exit status: 0 when every request got a response (any status, unless -f), 1 when one\n"
@@ -68,6 +76,10 @@ struct settings {
     bool fail_on_status = false;
     long parallel = 1;
     long max_connections = 0; // 0: as many as --parallel
+    bool location = false;
+    long max_redirs = 50; // curl's default; -1: no limit
+    bool proxy_given = false, noproxy_given = false;
+    std::string proxy, noproxy, unix_socket;
     std::vector<std::string> urls;
 };
 
@@ -153,6 +165,16 @@ settings parse_args(int argc, char** argv) {
         else if (a == "-v" || a == "--verbose") s.verbose = true;
         else if (a == "-s" || a == "--silent") s.silent = true;
         else if (a == "-f" || a == "--fail") s.fail_on_status = true;
+        else if (a == "-L" || a == "--location") s.location = true;
+        else if (a == "--max-redirs") s.max_redirs = number("--max-redirs", value(), -1);
+        else if (a == "-x" || a == "--proxy") {
+            s.proxy = value();
+            s.proxy_given = true;
+        } else if (a == "--noproxy") {
+            s.noproxy = value();
+            s.noproxy_given = true;
+        } else if (a == "--unix-socket") s.unix_socket = value();
+        else if (a == "--abstract-unix-socket") s.unix_socket = std::string("@") + value();
         else if (a == "-h" || a == "--help") {
             std::fputs(usage, stdout);
             std::exit(0);
@@ -433,6 +455,13 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     o.deadline = std::chrono::milliseconds(s.timeout_ms);
     if (o.read_timeout > o.deadline) o.read_timeout = o.deadline;
     if (o.write_timeout > o.deadline) o.write_timeout = o.deadline;
+    o.follow_redirects = s.location;
+    o.max_redirects = s.max_redirs < 0 ? ~0u : unsigned(s.max_redirs);
+    // As curl: the environment names the proxy unless a flag does.
+    idem::use_proxy_environment(o);
+    if (s.proxy_given) o.proxy = s.proxy;
+    if (s.noproxy_given) o.no_proxy = s.noproxy;
+    o.unix_socket = s.unix_socket;
 
     run_state st(s);
     st.stream = !s.output.empty() && s.parallel <= 1;

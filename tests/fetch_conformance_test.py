@@ -236,6 +236,54 @@ def main():
                os.path.getsize(os.path.join(d, "f")) == 100000, shown)
         report("no progress bar into a pipe", piped.returncode == 0 and piped.stderr == b"", piped.stderr)
 
+    # -L follows redirects; without it a 3xx is the response. A server that always redirects
+    # to /next is a loop the second time round; --max-redirs bounds the chain.
+    clean_env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "all_proxy", "no_proxy")}
+    server = RawServer(b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 5\r\n\r\nmoved")
+    try:
+        url = f"http://127.0.0.1:{server.port}/start"
+        plain = subprocess.run([fetch, url], capture_output=True, timeout=30, env=clean_env)
+        loop = subprocess.run([fetch, "-L", url], capture_output=True, timeout=30, env=clean_env)
+        bounded = subprocess.run([fetch, "-L", "--max-redirs", "0", url], capture_output=True, timeout=30, env=clean_env)
+    finally:
+        server.stop()
+    report("without -L a redirect is the response", plain.returncode == 0 and plain.stdout == b"moved", plain)
+    report("-L: a loop is an error line", loop.returncode == 1 and
+           loop.stderr.startswith(b"error: redirect_loop: ") and b"may have been executed" in loop.stderr, loop)
+    report("-L --max-redirs 0: one redirect is too many", bounded.returncode == 1 and
+           bounded.stderr.startswith(b"error: too_many_redirects: "), bounded)
+
+    # Proxies: -x, then the environment as curl reads it (never HTTP_PROXY), and --noproxy.
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    proxy = RawServer(ok)
+    origin = RawServer(ok)
+    try:
+        purl = f"127.0.0.1:{proxy.port}"
+        ourl = f"http://127.0.0.1:{origin.port}/o"
+        flag = subprocess.run([fetch, "-x", purl, "http://origin.invalid:8080/p?q"], capture_output=True,
+                              timeout=30, env=clean_env)
+        env = subprocess.run([fetch, "http://origin.invalid/e"], capture_output=True, timeout=30,
+                             env={**clean_env, "http_proxy": "http://" + purl})
+        upper = subprocess.run([fetch, ourl], capture_output=True, timeout=30,
+                               env={**clean_env, "HTTP_PROXY": "http://" + purl})
+        bypass = subprocess.run([fetch, ourl], capture_output=True, timeout=30,
+                                env={**clean_env, "http_proxy": "http://" + purl, "no_proxy": "localhost,127.0.0.1"})
+        off = subprocess.run([fetch, "-x", "", ourl], capture_output=True, timeout=30,
+                             env={**clean_env, "http_proxy": "http://" + purl})
+        noproxy = subprocess.run([fetch, "--noproxy", "*", ourl], capture_output=True, timeout=30,
+                                 env={**clean_env, "http_proxy": "http://" + purl})
+    finally:
+        proxy.stop()
+        origin.stop()
+    report("-x sends the absolute-form target to the proxy", flag.returncode == 0 and flag.stdout == b"ok" and
+           proxy.request_lines[:1] == [b"GET http://origin.invalid:8080/p?q HTTP/1.1"], (flag, proxy.request_lines))
+    report("http_proxy is read", env.returncode == 0 and
+           proxy.request_lines[1:2] == [b"GET http://origin.invalid/e HTTP/1.1"], (env, proxy.request_lines))
+    report("HTTP_PROXY is not read; no_proxy, -x \"\" and --noproxy go direct",
+           all(r.returncode == 0 and r.stdout == b"ok" for r in (upper, bypass, off, noproxy)) and
+           len(proxy.request_lines) == 2 and origin.request_lines == [b"GET /o HTTP/1.1"] * 4,
+           (upper, bypass, off, noproxy, proxy.request_lines, origin.request_lines))
+
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

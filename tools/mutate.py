@@ -50,6 +50,8 @@ POOL_T = ["tests/pool_test.cpp"]
 UPLOAD_T = ["tests/upload_test.cpp"]
 UNIX_T = ["tests/unix_socket_test.cpp"]
 REDIR_T = ["tests/redirect_test.cpp"]
+PROXY_T = ["tests/proxy_test.cpp"]
+PX = "include/idem/proxy.hpp"
 RR = "include/idem/redirect.hpp"
 PL = "include/idem/pool.hpp"
 
@@ -146,6 +148,21 @@ MUTATIONS = [
     ("an https Location is followed over http", RR,
      "    if (has_scheme && !iequals(std::string_view(loc).substr(0, end), \"http\"))\n",
      "    if (false)\n", REDIR_T),
+    # Proxies (README "Proxies", RFC 9112 §3.2.2).
+    ("the target is not absolute through a proxy", RQ, "    out.append(absolute);\n", "", PROXY_T),
+    ("the proxy's credentials are not sent", RQ,
+     "    if (!pa && !proxy_authorization.empty())", "    if (false)", PROXY_T),
+    ("no_proxy is ignored", C,
+     "!o.unix_socket.empty() || no_proxy_matches(o.no_proxy, u.host, u.port)) return;", "!o.unix_socket.empty()) return;", PROXY_T),
+    ("no_proxy matches inside a name", PX,
+     "(tail.size() == host.size() || host[host.size() - entry.size() - 1] == '.')", "true", PROXY_T),
+    ("a no_proxy port is ignored", PX, "if (!parse_port(port_text, p) || p != port) continue;", "(void)p;", PROXY_T),
+    ("the uppercase HTTP_PROXY is read", PX,
+     "    e.proxy = read(\"http_proxy\");\n", "    e.proxy = read(\"http_proxy\");\n    if (e.proxy.empty()) e.proxy = read(\"HTTP_PROXY\");\n", PROXY_T),
+    ("a proxy's control bytes reach the head", PX, "        if (u < 0x20 || u == 0x7f) return false;\n", "", PROXY_T),
+    ("a proxy without a port gets 80", PX, "    p.port = has_port ? u->port : 1080;", "    p.port = u->port;", PROXY_T),
+    ("the connection goes to the origin, not the proxy", C,
+     "        if (route_.proxied) return conn_.open(route_.host, route_.port, d);\n", "", PROXY_T),
     # The client's floor under policies (guarantees 1 and 2).
     ("a policy may re-send a POST that may have run", C,
      "        if (!idempotent && e.may_have_executed() && !detail::resends_non_idempotent<Retry>::value)\n            return false;\n",
