@@ -480,3 +480,17 @@ TEST_CASE("a pool follows redirects on its own connections") {
     CHECK(request_line(s.last_head()) == "PUT /moved HTTP/1.1");
     CHECK(s.connections() == 1);
 }
+
+TEST_CASE("with no practical limit, a long chain of distinct URLs is followed to its end") {
+    test_server s;
+    idem::client_options o = following();
+    o.max_redirects = ~0u;
+    idem::client c{s.url(), o};
+    for (int i = 1; i <= 100; ++i) s.push(redirect(307, "/hop" + std::to_string(i)));
+    auto r = c.get("/");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->redirects == 100);
+    CHECK(r->url == s.url() + "/hop100");
+    CHECK(s.connections() == 1);
+}

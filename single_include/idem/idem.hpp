@@ -4145,6 +4145,9 @@ private:
             std::string key = method + ' ' + next.origin() + next.target;
             for (const auto& k : seen)
                 if (k == key) return fail(error(errc::redirect_loop, "a redirect asks again for a URL already asked in this call"));
+            // With no practical limit (max_redirects at its maximum) the deadline ends an endless
+            // chain; the loop check looks back over the last 64 hops, so memory stays bounded.
+            if (seen.size() == 64) seen.erase(seen.begin());
             seen.push_back(std::move(key));
             at = std::move(next);
             const bool with_body = body && r.has_body();
