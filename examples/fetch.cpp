@@ -205,11 +205,16 @@ const char* kind_name(idem::event_kind k) {
 // The one error line per failed request:
 // `error: NAME: MESSAGE (METHOD URL[ ID], N attempts)[; the request may have been executed]`.
 void print_error(const idem::error& e, const std::string& method, const std::string& url,
-                 const std::string& id) {
+                 const std::string& id, const idem::response* last = nullptr) {
     const std::string_view name = idem::to_string(e.code());
     std::string message = e.message();
     if (e.code() == idem::errc::invalid_url && url.find("://") == std::string::npos)
         message += "; did you mean http://" + url + "?";
+    // A redirect that could not be followed: name where it pointed (the 3xx is still in `last`).
+    const bool redirect_error = e.code() == idem::errc::unsupported_scheme || e.code() == idem::errc::invalid_redirect ||
+                                e.code() == idem::errc::too_many_redirects || e.code() == idem::errc::redirect_loop;
+    if (redirect_error && last && last->status / 100 == 3 && last->has_header("Location"))
+        message += "; Location: " + std::string(last->header("Location"));
     std::fprintf(stderr, "error: %.*s: %s (%s %s%s%s, %u attempt%s)%s\n", int(name.size()),
                  name.data(), message.c_str(),
                  method.c_str(), url.c_str(), id.empty() ? "" : " ", id.c_str(), e.attempts(),
@@ -410,7 +415,7 @@ template <class Client, class Make> void work(run_state& st, clients_by_origin<C
         bar.finish();
         if (!res) {
             ++st.failed;
-            print_error(res.error(), s.method, u, id);
+            print_error(res.error(), s.method, u, id, &r);
             continue;
         }
         if (s.verbose)

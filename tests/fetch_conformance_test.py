@@ -251,7 +251,14 @@ def main():
     report("-L: a loop is an error line", loop.returncode == 1 and
            loop.stderr.startswith(b"error: redirect_loop: ") and b"may have been executed" in loop.stderr, loop)
     report("-L --max-redirs 0: one redirect is too many", bounded.returncode == 1 and
-           bounded.stderr.startswith(b"error: too_many_redirects: "), bounded)
+           bounded.stderr.startswith(b"error: too_many_redirects: ") and b"; Location: /next (GET" in bounded.stderr, bounded)
+    server = RawServer(b"HTTP/1.1 301 Moved\r\nLocation: https://secure.example/x\r\nContent-Length: 0\r\n\r\n")
+    try:
+        tls = subprocess.run([fetch, "-L", f"http://127.0.0.1:{server.port}/"], capture_output=True, timeout=30, env=clean_env)
+    finally:
+        server.stop()
+    report("-L to https names the Location", tls.returncode == 1 and
+           tls.stderr.startswith(b"error: unsupported_scheme: ") and b"Location: https://secure.example/x" in tls.stderr, tls)
 
     # Proxies: -x, then the environment as curl reads it (never HTTP_PROXY), and --noproxy.
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
