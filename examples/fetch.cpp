@@ -27,7 +27,7 @@ const char usage[] =
     "  -d, --data DATA             request body; @FILE reads it from FILE\n"
     "  -H, --header 'Name: value'  add a header (repeatable)\n"
     "  -i, --include               print the status line and headers, an empty line, then the body\n"
-    "  -o, --output FILE           write bodies to FILE instead of stdout\n"
+    "  -o, --output FILE           write bodies to FILE instead of stdout (\"-\": stdout)\n"
     "      --keep-alive off|MS     one connection per request, or reuse below an idle bound of MS\n"
     "      --retries N             retry budget (0 disables retries; default 2)\n"
     "      --connect-timeout MS    per address tried (default 10000)\n"
@@ -43,6 +43,12 @@ const char usage[] =
     "                              and a summary line per request\n"
     "  -s, --silent                no progress bar and no -v log (error: lines stay)\n"
     "  -f, --fail                  a status outside 200-299 is a failure: no body, an error: line\n"
+    "  -I, --head                  send HEAD and print the status line and headers\n"
+    "  -A, --user-agent NAME       the User-Agent field\n"
+    "  -e, --referer URL           the Referer field\n"
+    "  -u, --user USER:PASSWORD    Basic credentials (Authorization)\n"
+    "  -m, --max-time SECONDS      overall deadline of each request (fractions allowed)\n"
+    "  -S, --show-error            accepted for curl's sake: error: lines always show\n"
     "  -L, --location              follow redirects (-i prints the final response)\n"
     "      --max-redirs N          at most N redirects per request (default 50; -1: no limit)\n"
     "  -x, --proxy [http://][USER:PASSWORD@]HOST[:PORT]\n"
@@ -52,6 +58,7 @@ const char usage[] =
     "      --unix-socket PATH      connect to this Unix domain socket; the URL names the origin\n"
     "      --abstract-unix-socket NAME   the same, for a Linux abstract socket\n"
     "  -h, --help                  this text\n"
+    "Short flags combine (-sSfL, -XPOST); long ones take --flag=value too.\n"
     "A progress bar goes to stderr for -o FILE downloads when stderr is a terminal.\n"
     "Exit status: 0 when every request got a response (any status, unless -f), 1 when one\n"
     "failed, 2 on bad usage.\n";
@@ -80,6 +87,9 @@ struct settings {
     long max_redirs = 50; // curl's default; -1: no limit
     bool proxy_given = false, noproxy_given = false;
     std::string proxy, noproxy, unix_socket;
+    bool head = false;
+    bool user_agent_given = false;
+    std::string user_agent;
     std::vector<std::string> urls;
 };
 
@@ -109,8 +119,71 @@ bool read_file(const char* path, std::string& out) {
     return ok;
 }
 
+// Flags that take a value: the next argument is the value, never read as flags itself.
+bool takes_value(const std::string& a) {
+    static const char* const with_value[] = {
+        "-X", "--request", "-d", "--data", "-H", "--header", "-o", "--output", "--keep-alive",
+        "--retries", "--connect-timeout", "--timeout", "--repeat", "--interval", "--parallel",
+        "--max-connections", "--max-redirs", "-x", "--proxy", "--noproxy", "--unix-socket",
+        "--abstract-unix-socket", "-A", "--user-agent", "-e", "--referer", "-u", "--user",
+        "-m", "--max-time"};
+    for (const char* w : with_value)
+        if (a == w) return true;
+    return false;
+}
+
+// curl's spellings into one flag per argument: "-sSfL" -> -s -S -f -L, "-XPOST" -> -X POST,
+// "--max-time=5" -> --max-time 5.
+std::vector<std::string> split_flags(int argc, char** argv) {
+    std::vector<std::string> out;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a.size() > 2 && a[0] == '-' && a[1] == '-') {
+            const auto eq = a.find('=');
+            if (eq != std::string::npos && takes_value(a.substr(0, eq))) {
+                out.push_back(a.substr(0, eq));
+                out.push_back(a.substr(eq + 1));
+                continue;
+            }
+            out.push_back(a);
+            if (takes_value(a) && i + 1 < argc) out.push_back(argv[++i]);
+            continue;
+        }
+        if (a.size() > 2 && a[0] == '-') {
+            for (std::size_t k = 1; k < a.size(); ++k) {
+                const std::string flag = std::string("-") + a[k];
+                out.push_back(flag);
+                if (takes_value(flag)) {
+                    if (k + 1 < a.size()) out.push_back(a.substr(k + 1));
+                    else if (i + 1 < argc) out.push_back(argv[++i]);
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push_back(a);
+        if (takes_value(a) && i + 1 < argc) out.push_back(argv[++i]);
+    }
+    return out;
+}
+
+// curl's -m: seconds, fractions allowed.
+long seconds_to_ms(const char* flag, const char* v) {
+    char* end = nullptr;
+    errno = 0;
+    const double d = std::strtod(v, &end);
+    if (errno != 0 || end == v || *end != '\0' || !(d > 0) || d > double(day_ms) / 1000) bad_usage("bad number of seconds for", flag);
+    const double ms = d * 1000;
+    return ms < 1 ? 1 : long(ms);
+}
+
 settings parse_args(int argc, char** argv) {
     settings s;
+    std::vector<std::string> args_store = split_flags(argc, argv);
+    std::vector<char*> args_ptrs{argv[0]};
+    for (auto& a : args_store) args_ptrs.push_back(&a[0]);
+    argc = int(args_ptrs.size());
+    argv = args_ptrs.data();
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto value = [&]() -> const char* {
@@ -128,7 +201,10 @@ settings parse_args(int argc, char** argv) {
             }
         } else if (a == "-H" || a == "--header") s.header_lines.push_back(value());
         else if (a == "-i" || a == "--include") s.include = true;
-        else if (a == "-o" || a == "--output") s.output = value();
+        else if (a == "-o" || a == "--output") {
+            s.output = value();
+            if (s.output == "-") s.output.clear(); // curl: "-" is stdout
+        }
         else if (a == "--keep-alive") {
             const std::string v = value();
             if (v == "off") s.keep_alive_off = true;
@@ -166,6 +242,18 @@ settings parse_args(int argc, char** argv) {
         else if (a == "-s" || a == "--silent") s.silent = true;
         else if (a == "-f" || a == "--fail") s.fail_on_status = true;
         else if (a == "-L" || a == "--location") s.location = true;
+        else if (a == "-I" || a == "--head") s.head = true;
+        else if (a == "-S" || a == "--show-error") {
+        } else if (a == "-A" || a == "--user-agent") {
+            s.user_agent = value();
+            s.user_agent_given = true;
+        } else if (a == "-e" || a == "--referer") s.header_lines.push_back(std::string("Referer: ") + value());
+        else if (a == "-u" || a == "--user") {
+            const std::string v = value();
+            std::string basic = "Authorization: Basic ";
+            idem::detail::append_base64(basic, v.find(':') == std::string::npos ? v + ":" : v);
+            s.header_lines.push_back(basic);
+        } else if (a == "-m" || a == "--max-time") s.timeout_ms = seconds_to_ms("--max-time", value());
         else if (a == "--max-redirs") s.max_redirs = number("--max-redirs", value(), -1);
         else if (a == "-x" || a == "--proxy") {
             s.proxy = value();
@@ -178,10 +266,17 @@ settings parse_args(int argc, char** argv) {
         else if (a == "-h" || a == "--help") {
             std::fputs(usage, stdout);
             std::exit(0);
-        } else if (a.size() > 1 && a[0] == '-') bad_usage("unknown option", argv[i]);
+        } else if (a.size() > 1 && a[0] == '-') {
+            std::fprintf(stderr, "fetch: unknown option: %s (fetch --help lists them)\n", argv[i]);
+            std::exit(2);
+        }
         else s.urls.push_back(a);
     }
     if (s.urls.empty()) bad_usage("no URL given", nullptr);
+    if (s.head) {
+        if (s.method.empty()) s.method = "HEAD";
+        s.include = true;
+    }
     if (s.method.empty()) s.method = s.has_data ? "POST" : "GET";
     if (s.silent) s.verbose = false;
     if (s.max_connections == 0) s.max_connections = s.parallel;
@@ -467,6 +562,7 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     if (s.proxy_given) o.proxy = s.proxy;
     if (s.noproxy_given) o.no_proxy = s.noproxy;
     o.unix_socket = s.unix_socket;
+    if (s.user_agent_given) o.user_agent = s.user_agent;
 
     run_state st(s);
     st.stream = !s.output.empty() && s.parallel <= 1;

@@ -48,6 +48,7 @@ class RawServer:
         self.payload = payload
         self.keep_open_once = keep_open_once
         self.request_lines = []
+        self.heads = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -72,6 +73,7 @@ class RawServer:
                         break
                     data += chunk
                 self.request_lines.append(data.split(b"\r\n", 1)[0])
+                self.heads.append(data.split(b"\r\n\r\n", 1)[0])
                 conn.sendall(self.payload)
                 if self.keep_open_once:
                     self.keep_open_once = False
@@ -290,6 +292,28 @@ def main():
            all(r.returncode == 0 and r.stdout == b"ok" for r in (upper, bypass, off, noproxy)) and
            len(proxy.request_lines) == 2 and origin.request_lines == [b"GET /o HTTP/1.1"] * 4,
            (upper, bypass, off, noproxy, proxy.request_lines, origin.request_lines))
+
+    # curl's spellings: combined short flags, -XPOST, --flag=value, -I, -A, -e, -u, -m.
+    server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    try:
+        url = f"http://127.0.0.1:{server.port}/c"
+        combined = subprocess.run([fetch, "-sSfL", "-XPOST", "--user-agent=agent/1", "-e", "http://from/",
+                                   "-uuser:pw", "--max-time=2.5", url], capture_output=True, timeout=30, env=clean_env)
+        head = subprocess.run([fetch, "-I", url], capture_output=True, timeout=30, env=clean_env)
+        bad_time = subprocess.run([fetch, "-m", "soon", url], capture_output=True, timeout=30, env=clean_env)
+        unknown = subprocess.run([fetch, "--no-such-flag", url], capture_output=True, timeout=30, env=clean_env)
+    finally:
+        server.stop()
+    h = server.heads[0] if server.heads else b""
+    report("combined flags, -XPOST, --flag=value, -A, -e, -u", combined.returncode == 0 and combined.stdout == b"ok" and
+           h.startswith(b"POST /c HTTP/1.1") and b"\r\nUser-Agent: agent/1" in h and b"\r\nReferer: http://from/" in h and
+           b"\r\nAuthorization: Basic dXNlcjpwdw==" in h, (combined, h))
+    report("-I sends HEAD and prints the head", head.returncode == 0 and len(server.request_lines) > 1 and
+           server.request_lines[1] == b"HEAD /c HTTP/1.1" and head.stdout.startswith(b"HTTP/1.1 200 OK\r\n"), head)
+    report("-m takes seconds; a bad one is bad usage", bad_time.returncode == 2 and
+           b"bad number of seconds" in bad_time.stderr, bad_time)
+    report("an unknown option is one line", unknown.returncode == 2 and unknown.stderr.count(b"\n") == 1 and
+           b"--no-such-flag" in unknown.stderr and b"--help" in unknown.stderr, unknown)
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
