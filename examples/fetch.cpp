@@ -4,6 +4,7 @@
 //   c++ -std=c++17 -O2 -Iinclude examples/fetch.cpp -o fetch
 #include <idem/idem.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -16,6 +17,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <fcntl.h>
 #include <unistd.h>
 #include <vector>
 
@@ -24,7 +26,13 @@ namespace {
 const char usage[] =
     "usage: fetch [options] URL [URL...]\n"
     "  -X, --request METHOD        request method (default GET, or POST with -d)\n"
-    "  -d, --data DATA             request body; @FILE reads it from FILE\n"
+    "  -d, --data DATA             request body, as a form (several are joined with &);\n"
+    "                              @FILE reads it from FILE (@- from stdin) without CR and LF\n"
+    "      --data-binary DATA      the same, bytes as they are; @FILE alone is streamed\n"
+    "  -T, --upload-file FILE      PUT FILE, streamed (- for stdin)\n"
+    "  -w, --write-out FORMAT      after each request: %{http_code} %{num_connects}\n"
+    "                              %{num_redirects} %{size_download} %{time_total}\n"
+    "                              %{url_effective} %{exitcode}, \\n\n"
     "  -H, --header 'Name: value'  add a header (repeatable)\n"
     "  -i, --include               print the status line and headers, an empty line, then the body\n"
     "  -o, --output FILE           write bodies to FILE instead of stdout (\"-\": stdout)\n"
@@ -88,6 +96,11 @@ struct settings {
     bool proxy_given = false, noproxy_given = false;
     std::string proxy, noproxy, unix_socket;
     bool head = false;
+    bool form = false;                 // -d or --data-binary: a form body unless a Content-Type is given
+    std::vector<std::string> data_parts; // joined with '&', as curl
+    std::string stream_path;           // --data-binary @FILE alone, or -T FILE: streamed
+    bool upload = false;               // -T: PUT unless -X says otherwise
+    std::string write_out;             // -w
     bool user_agent_given = false;
     std::string user_agent;
     std::vector<std::string> urls;
@@ -108,6 +121,13 @@ long number(const char* flag, const char* s, long min, long max = 0x7fffffffL) {
 
 constexpr long day_ms = 86400000L; // the longest --interval, --timeout or --keep-alive
 
+bool read_stream(std::FILE* f, std::string& out) {
+    char buf[65536];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+    return !std::ferror(f);
+}
+
 bool read_file(const char* path, std::string& out) {
     std::FILE* f = std::fopen(path, "rb");
     if (!f) return false;
@@ -126,7 +146,7 @@ bool takes_value(const std::string& a) {
         "--retries", "--connect-timeout", "--timeout", "--repeat", "--interval", "--parallel",
         "--max-connections", "--max-redirs", "-x", "--proxy", "--noproxy", "--unix-socket",
         "--abstract-unix-socket", "-A", "--user-agent", "-e", "--referer", "-u", "--user",
-        "-m", "--max-time"};
+        "-m", "--max-time", "--data-binary", "-T", "--upload-file", "-w", "--write-out"};
     for (const char* w : with_value)
         if (a == w) return true;
     return false;
@@ -192,13 +212,35 @@ settings parse_args(int argc, char** argv) {
         };
         if (a == "-X" || a == "--request") s.method = value();
         else if (a == "-d" || a == "--data") {
-            const char* v = value();
-            s.has_data = true;
+            // curl: @FILE (or @- for stdin) is read with its CR and LF removed.
+            const std::string v = value();
+            std::string part;
             if (v[0] == '@') {
-                if (!read_file(v + 1, s.data)) bad_usage("cannot read", v + 1);
+                if (!(v == "@-" ? read_stream(stdin, part) : read_file(v.c_str() + 1, part))) bad_usage("cannot read", v.c_str() + 1);
+                part.erase(std::remove_if(part.begin(), part.end(), [](char c) { return c == '\r' || c == '\n'; }), part.end());
             } else {
-                s.data = v;
+                part = v;
             }
+            s.data_parts.push_back(std::move(part));
+            s.form = s.has_data = true;
+        } else if (a == "--data-binary") {
+            // The bytes as they are; a file is streamed when it is the whole body.
+            const std::string v = value();
+            std::string part;
+            if (v == "@-") {
+                if (!read_stream(stdin, part)) bad_usage("cannot read", "stdin");
+                s.data_parts.push_back(std::move(part));
+            } else if (v[0] == '@') {
+                s.data_parts.push_back({});
+                s.stream_path = v.substr(1);
+                s.data_parts.back() = "\x01" + s.stream_path; // resolved below, if not alone
+            } else {
+                s.data_parts.push_back(v);
+            }
+            s.form = s.has_data = true;
+        } else if (a == "-T" || a == "--upload-file") {
+            s.stream_path = value();
+            s.upload = true;
         } else if (a == "-H" || a == "--header") s.header_lines.push_back(value());
         else if (a == "-i" || a == "--include") s.include = true;
         else if (a == "-o" || a == "--output") {
@@ -254,6 +296,7 @@ settings parse_args(int argc, char** argv) {
             idem::detail::append_base64(basic, v.find(':') == std::string::npos ? v + ":" : v);
             s.header_lines.push_back(basic);
         } else if (a == "-m" || a == "--max-time") s.timeout_ms = seconds_to_ms("--max-time", value());
+        else if (a == "-w" || a == "--write-out") s.write_out = value();
         else if (a == "--max-redirs") s.max_redirs = number("--max-redirs", value(), -1);
         else if (a == "-x" || a == "--proxy") {
             s.proxy = value();
@@ -273,6 +316,25 @@ settings parse_args(int argc, char** argv) {
         else s.urls.push_back(a);
     }
     if (s.urls.empty()) bad_usage("no URL given", nullptr);
+    if (s.upload && s.has_data) bad_usage("-T and -d/--data-binary both give a body", nullptr);
+    if (s.upload && s.stream_path == "-" && (s.repeat > 1 || s.urls.size() > 1))
+        bad_usage("-T - reads stdin once: it cannot be sent more than once", nullptr);
+    // A --data-binary @FILE among other parts is read into memory; alone, it is streamed.
+    if (!s.upload) {
+        const bool alone = s.data_parts.size() == 1 && !s.stream_path.empty();
+        if (!alone) s.stream_path.clear();
+        for (auto& part : s.data_parts) {
+            if (part.empty() || part[0] != '\x01') continue;
+            const std::string path = part.substr(1);
+            part.clear();
+            if (!alone && !read_file(path.c_str(), part)) bad_usage("cannot read", path.c_str());
+        }
+        for (std::size_t k = 0; k < s.data_parts.size(); ++k) {
+            if (k) s.data += '&';
+            if (!alone) s.data += s.data_parts[k];
+        }
+    }
+    if (s.upload && s.method.empty()) s.method = "PUT";
     if (s.head) {
         if (s.method.empty()) s.method = "HEAD";
         s.include = true;
@@ -321,6 +383,7 @@ void print_error(const idem::error& e, const std::string& method, const std::str
 // a new connection, and how many retries it took.
 thread_local bool tl_new_connection = false;
 thread_local unsigned long tl_retries = 0;
+thread_local unsigned long tl_connects = 0;
 
 // One per origin: whether to log, and where that origin's learned state is read.
 struct event_state {
@@ -333,7 +396,10 @@ double to_ms(std::chrono::nanoseconds d) { return double(d.count()) / 1e6; }
 
 void log_event(const idem::event& e, void* ctx) {
     auto& st = *static_cast<const event_state*>(ctx);
-    if (e.kind == idem::event_kind::connected) tl_new_connection = true;
+    if (e.kind == idem::event_kind::connected) {
+        tl_new_connection = true;
+        ++tl_connects;
+    }
     if (e.kind == idem::event_kind::reused) tl_new_connection = false;
     if (e.kind == idem::event_kind::retry) ++tl_retries;
     if (!st.verbose) return;
@@ -414,7 +480,53 @@ struct run_state {
     std::atomic<long> next{0};  // the next request, counting each URL times --repeat
     long total = 0;
     std::atomic<int> failed{0};
+    idem::body_source source; // -T or --data-binary @FILE
 };
+
+// -w: curl's variables that fetch knows; "\n" is a newline and "%%" a percent sign.
+struct write_out_facts {
+    int http_code = 0;
+    unsigned long connects = 0;
+    unsigned redirects = 0;
+    std::size_t size = 0;
+    double seconds = 0;
+    std::string url;
+    int exitcode = 0;
+};
+
+std::string expand_write_out(const std::string& f, const write_out_facts& w) {
+    std::string out;
+    char num[64];
+    for (std::size_t i = 0; i < f.size(); ++i) {
+        if (f[i] == '\\' && i + 1 < f.size() && (f[i + 1] == 'n' || f[i + 1] == 't' || f[i + 1] == 'r')) {
+            out += f[i + 1] == 'n' ? '\n' : f[i + 1] == 't' ? '\t' : '\r';
+            ++i;
+        } else if (f[i] == '%' && i + 1 < f.size() && f[i + 1] == '%') {
+            out += '%';
+            ++i;
+        } else if (f.compare(i, 2, "%{") == 0 && f.find('}', i) != std::string::npos) {
+            const auto end = f.find('}', i);
+            const std::string v = f.substr(i + 2, end - i - 2);
+            i = end;
+            if (v == "http_code" || v == "response_code") std::snprintf(num, sizeof num, "%03d", w.http_code);
+            else if (v == "num_connects") std::snprintf(num, sizeof num, "%lu", w.connects);
+            else if (v == "num_redirects") std::snprintf(num, sizeof num, "%u", w.redirects);
+            else if (v == "size_download") std::snprintf(num, sizeof num, "%zu", w.size);
+            else if (v == "time_total") std::snprintf(num, sizeof num, "%.6f", w.seconds);
+            else if (v == "exitcode") std::snprintf(num, sizeof num, "%d", w.exitcode);
+            else if (v == "url_effective") {
+                out += w.url;
+                continue;
+            } else {
+                continue; // an unknown variable prints nothing
+            }
+            out += num;
+        } else {
+            out += f[i];
+        }
+    }
+    return out;
+}
 
 // One client (or pool) per origin, made on first use.
 template <class Client> class clients_by_origin {
@@ -478,10 +590,38 @@ template <class Client, class Make> void work(run_state& st, clients_by_origin<C
         if (s.verbose)
             std::fprintf(stderr, "> %s %s%s\n", s.method.c_str(), u.c_str(),
                          s.request_ids ? (" [" + id + "]").c_str() : "");
-        const idem::request req{s.method, parsed->target, headers, s.data};
+        idem::request req{s.method, parsed->target, headers, s.data};
+        req.source = st.source;
         tl_new_connection = false;
         tl_retries = 0;
+        tl_connects = 0;
+        r.clear(); // -w reads 000 for a request that got no answer
         const auto t0 = std::chrono::steady_clock::now();
+        std::size_t streamed = 0;
+        bool ok = false;
+        // -w, after the request whichever way it ended.
+        struct write_out_at_end {
+            run_state& st;
+            const idem::response& r;
+            const std::string& u;
+            const std::chrono::steady_clock::time_point t0;
+            const std::size_t& streamed;
+            const bool& ok;
+            ~write_out_at_end() {
+                if (st.s.write_out.empty()) return;
+                write_out_facts w;
+                w.http_code = r.status;
+                w.connects = tl_connects;
+                w.redirects = r.redirects;
+                w.size = st.stream ? streamed : r.body.size();
+                w.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                w.url = r.redirects ? r.url : u;
+                w.exitcode = ok ? 0 : 1;
+                const std::string text = expand_write_out(st.s.write_out, w);
+                std::lock_guard<std::mutex> l(st.out_mu);
+                std::fwrite(text.data(), 1, text.size(), stdout);
+            }
+        } write_out_guard{st, r, u, t0, streamed, ok};
         progress bar(st.show_progress, r);
         bool head_written = false;
         auto write_head = [&] {
@@ -505,6 +645,7 @@ template <class Client, class Make> void work(run_state& st, clients_by_origin<C
                                     if (s.fail_on_status && (r.status < 200 || r.status > 299)) return true;
                                     write_head();
                                     bar.advance(n);
+                                    streamed += n;
                                     return std::fwrite(p, 1, n, st.out) == n;
                                 });
         bar.finish();
@@ -525,6 +666,7 @@ template <class Client, class Make> void work(run_state& st, clients_by_origin<C
                          u.c_str(), id.empty() ? "" : " ", id.c_str());
             continue;
         }
+        ok = true;
         std::lock_guard<std::mutex> l(st.out_mu);
         write_head();
         std::fwrite(r.body.data(), 1, r.body.size(), st.out);
@@ -577,6 +719,15 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
         std::string_view name(line.data(), colon), value(line.data() + colon + 1, line.size() - colon - 1);
         while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
         st.headers.push_back({name, value});
+    }
+    bool has_type = false;
+    for (const auto& h : st.headers) has_type = has_type || idem::detail::iequals(h.name, "Content-Type");
+    if (s.form && !has_type) st.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
+    int stream_fd = -1;
+    if (!s.stream_path.empty()) {
+        stream_fd = s.stream_path == "-" ? 0 : ::open(s.stream_path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (stream_fd < 0) bad_usage("cannot read", s.stream_path.c_str());
+        st.source = idem::body_source::file(stream_fd);
     }
     st.id_slot = st.headers.size();
     if (s.request_ids) st.headers.push_back({"X-Request-Id", {}});

@@ -49,6 +49,7 @@ class RawServer:
         self.keep_open_once = keep_open_once
         self.request_lines = []
         self.heads = []
+        self.bodies = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -73,7 +74,19 @@ class RawServer:
                         break
                     data += chunk
                 self.request_lines.append(data.split(b"\r\n", 1)[0])
-                self.heads.append(data.split(b"\r\n\r\n", 1)[0])
+                head, _, body = data.partition(b"\r\n\r\n")
+                self.heads.append(head)
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                while len(body) < length:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+                self.bodies.append(body)
                 conn.sendall(self.payload)
                 if self.keep_open_once:
                     self.keep_open_once = False
@@ -314,6 +327,39 @@ def main():
            b"bad number of seconds" in bad_time.stderr, bad_time)
     report("an unknown option is one line", unknown.returncode == 2 and unknown.stderr.count(b"\n") == 1 and
            b"--no-such-flag" in unknown.stderr and b"--help" in unknown.stderr, unknown)
+
+    # Bodies as curl sends them: -d parts joined with & (a file's CR and LF dropped) as a form,
+    # --data-binary as it is, -T as a streamed PUT; -w after each request.
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "body")
+        with open(path, "wb") as f:
+            f.write(b"line1\r\nline2\n")
+        server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        try:
+            url = f"http://127.0.0.1:{server.port}/b"
+            runs = [subprocess.run(args, capture_output=True, timeout=30, env=clean_env) for args in (
+                [fetch, "-d", "a=1", "-d", "@" + path, url],
+                [fetch, "--data-binary", "@" + path, url],
+                [fetch, "-T", path, url],
+                [fetch, "-d", "x", "-H", "Content-Type: text/plain", url],
+                [fetch, "-s", "-w", "%{http_code} %{num_connects} %{num_redirects} %{size_download} %{url_effective} %{exitcode}\\n", url],
+            )]
+        finally:
+            server.stop()
+    refused = subprocess.run([fetch, "-s", "-w", "%{http_code} %{exitcode}\\n", "http://127.0.0.1:9/"],
+                             capture_output=True, timeout=30, env=clean_env)
+    form = b"\r\nContent-Type: application/x-www-form-urlencoded"
+    hs, bs = server.heads, server.bodies
+    report("-d joins parts with & and strips a file's CR and LF, as a form", runs[0].returncode == 0 and
+           hs[0].startswith(b"POST /b ") and form in hs[0] and bs[0] == b"a=1&line1line2", (runs[0], hs[:1], bs[:1]))
+    report("--data-binary @FILE sends the bytes as they are", runs[1].returncode == 0 and
+           form in hs[1] and bs[1] == b"line1\r\nline2\n", (hs[1:2], bs[1:2]))
+    report("-T FILE is a PUT of the file", runs[2].returncode == 0 and hs[2].startswith(b"PUT /b ") and
+           form not in hs[2] and bs[2] == b"line1\r\nline2\n", (hs[2:3], bs[2:3]))
+    report("a Content-Type of the user's replaces the form's", b"\r\nContent-Type: text/plain" in hs[3] and
+           form not in hs[3], hs[3:4])
+    report("-w prints curl's variables", runs[4].stdout == f"ok200 1 0 2 {url} 0\n".encode(), runs[4])
+    report("-w after a failure reads 000", refused.returncode == 1 and refused.stdout == b"000 1\n", refused)
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
