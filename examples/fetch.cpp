@@ -38,7 +38,9 @@ const char usage[] =
     "  -o, --output FILE           write bodies to FILE instead of stdout (\"-\": stdout)\n"
     "      --keep-alive off|MS     one connection per request, or reuse below an idle bound of MS\n"
     "      --retries N             retry budget (0 disables retries; default 2)\n"
-    "      --connect-timeout MS    per address tried (default 10000)\n"
+    "      --connect-timeout SECONDS   resolving and connecting, all addresses (fractions\n"
+    "                              allowed, as curl; default 10)\n"
+    "      --resolve HOST:PORT:ADDR[,ADDR...]   connect to ADDR for HOST:PORT, as curl\n"
     "      --timeout MS            overall deadline of each request, retries included (default 120000)\n"
     "      --repeat N              send each request N times\n"
     "      --interval MS|LO-HI     sleep MS between requests, or a random time in [LO, HI];\n"
@@ -101,6 +103,12 @@ struct settings {
     std::string stream_path;           // --data-binary @FILE alone, or -T FILE: streamed
     bool upload = false;               // -T: PUT unless -X says otherwise
     std::string write_out;             // -w
+    struct pinned {                    // --resolve HOST:PORT:ADDR[,ADDR...]
+        std::string host;
+        long port = 0;
+        idem::address_list addrs;
+    };
+    std::vector<pinned> resolves;
     bool user_agent_given = false;
     std::string user_agent;
     std::vector<std::string> urls;
@@ -146,7 +154,7 @@ bool takes_value(const std::string& a) {
         "--retries", "--connect-timeout", "--timeout", "--repeat", "--interval", "--parallel",
         "--max-connections", "--max-redirs", "-x", "--proxy", "--noproxy", "--unix-socket",
         "--abstract-unix-socket", "-A", "--user-agent", "-e", "--referer", "-u", "--user",
-        "-m", "--max-time", "--data-binary", "-T", "--upload-file", "-w", "--write-out"};
+        "-m", "--max-time", "--resolve", "--data-binary", "-T", "--upload-file", "-w", "--write-out"};
     for (const char* w : with_value)
         if (a == w) return true;
     return false;
@@ -255,7 +263,27 @@ settings parse_args(int argc, char** argv) {
             // Any budget is bounded by the deadline; the largest one must not wrap to none.
             s.retries = unsigned(number("--retries", value(), 0, 0x7fffffffL));
         }
-        else if (a == "--connect-timeout") s.connect_timeout_ms = number("--connect-timeout", value(), 1);
+        else if (a == "--connect-timeout") s.connect_timeout_ms = seconds_to_ms("--connect-timeout", value());
+        else if (a == "--resolve") {
+            // curl's HOST:PORT:ADDR[,ADDR...]; an IPv6 address may be in brackets.
+            const std::string v = value();
+            const auto c1 = v.find(':');
+            const auto c2 = c1 == std::string::npos ? c1 : v.find(':', c1 + 1);
+            if (c2 == std::string::npos) bad_usage("--resolve wants HOST:PORT:ADDR", v.c_str());
+            settings::pinned p;
+            p.host = v.substr(0, c1);
+            p.port = number("--resolve", v.substr(c1 + 1, c2 - c1 - 1).c_str(), 1, 65535);
+            std::string rest = v.substr(c2 + 1);
+            for (std::size_t from = 0; from <= rest.size();) {
+                auto comma = rest.find(',', from);
+                if (comma == std::string::npos) comma = rest.size();
+                std::string addr = rest.substr(from, comma - from);
+                if (addr.size() > 2 && addr.front() == '[' && addr.back() == ']') addr = addr.substr(1, addr.size() - 2);
+                if (!idem::detail::parse_numeric_host(addr.c_str(), p.addrs)) bad_usage("--resolve wants numeric addresses", v.c_str());
+                from = comma + 1;
+            }
+            s.resolves.push_back(std::move(p));
+        }
         else if (a == "--timeout") s.timeout_ms = number("--timeout", value(), 1);
         else if (a == "--repeat") s.repeat = number("--repeat", value(), 1);
         else if (a == "--interval") {
@@ -691,6 +719,15 @@ template <class Client, class Make> void run_all(run_state& st, Make make) {
     });
 }
 
+// --resolve: the pinned addresses for the entry's host; any other name (a proxy, a redirect's
+// host) goes to the system's resolver.
+idem::error pinned_resolve(void* ctx, const char* host, idem::address_list& out) {
+    const auto& p = *static_cast<const settings::pinned*>(ctx);
+    if (!idem::detail::iequals(p.host, host)) return idem::detail::system_resolve(nullptr, host, out);
+    out = p.addrs;
+    return idem::error(idem::errc{});
+}
+
 template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     idem::client_options o;
     o.connect_timeout = std::chrono::milliseconds(s.connect_timeout_ms);
@@ -740,7 +777,13 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     using pool_t = idem::basic_pool<KeepAlive, idem::retry::idempotent>;
     const idem::pool_options po{std::size_t(s.max_connections), std::size_t(s.max_connections)};
     run_all<pool_t>(st, [&](const idem::url& origin, event_state& ev) {
-        auto c = std::make_unique<pool_t>(origin.origin(), o, po, ka, rp);
+        idem::client_options mine = o;
+        for (const auto& p : s.resolves)
+            if (idem::detail::iequals(p.host, origin.host) && p.port == origin.port) {
+                mine.resolver = &pinned_resolve;
+                mine.resolver_context = const_cast<settings::pinned*>(&p);
+            }
+        auto c = std::make_unique<pool_t>(origin.origin(), mine, po, ka, rp);
         ev.verbose = s.verbose;
         if constexpr (learns) {
             ev.client = c.get();

@@ -361,6 +361,19 @@ def main():
     report("-w prints curl's variables", runs[4].stdout == f"ok200 1 0 2 {url} 0\n".encode(), runs[4])
     report("-w after a failure reads 000", refused.returncode == 1 and refused.stdout == b"000 1\n", refused)
 
+    # --resolve pins a name to an address, as curl; --connect-timeout is in seconds, as curl.
+    server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    try:
+        pinned = subprocess.run([fetch, "--connect-timeout", "2.5", "--resolve",
+                                 f"pinned.invalid:{server.port}:[::2],127.0.0.1",
+                                 f"http://pinned.invalid:{server.port}/r"], capture_output=True, timeout=30, env=clean_env)
+    finally:
+        server.stop()
+    report("--resolve connects to the pinned address", pinned.returncode == 0 and pinned.stdout == b"ok" and
+           server.heads[:1] and f"\r\nHost: pinned.invalid:{server.port}".encode() in server.heads[0], (pinned, server.heads))
+    ms = subprocess.run([fetch, "--connect-timeout", "500ms", "http://127.0.0.1:9/"], capture_output=True, timeout=30)
+    report("--connect-timeout takes seconds", ms.returncode == 2 and b"bad number of seconds" in ms.stderr, ms)
+
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
