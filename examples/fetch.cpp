@@ -49,7 +49,8 @@ const char usage[] =
     "      --parallel N            N threads share one pooled client per origin and take the\n"
     "                              requests in order; --interval is each thread's pause (default 1)\n"
     "      --max-connections N     with --parallel: connections per origin at most (default N)\n"
-    "  -v, --verbose               log connection reuse, probes, retries and closes to stderr,\n"
+    "  -v, --verbose               the request and response heads (\"> \", \"< \"), and connection\n"
+    "                              reuse, probes, retries and closes, to stderr,\n"
     "                              and a summary line per request\n"
     "  -s, --silent                no progress bar and no -v log (error: lines stay)\n"
     "  -f, --fail                  a status outside 200-299 is a failure: no body, an error: line\n"
@@ -509,7 +510,36 @@ struct run_state {
     long total = 0;
     std::atomic<int> failed{0};
     idem::body_source source; // -T or --data-binary @FILE
+    idem::client_options opts; // for -v's picture of the request head
+    bool persistent = true;
 };
+
+// -v: the head as idem writes it, each line after "> " as curl shows it (a proxy's
+// credentials are shown as curl does not: masked).
+void show_request_head(const run_state& st, const idem::url& at, const idem::request& req) {
+    idem::detail::route route;
+    idem::error ignored;
+    idem::detail::route_for(at, st.opts, route, ignored);
+    const idem::detail::request_view v(req);
+    const bool expect = idem::detail::has_header(v.headers, "Expect") ||
+                        (v.has_body() && st.opts.expect_continue_threshold != idem::body_source::unknown_length &&
+                         v.body_size() >= st.opts.expect_continue_threshold);
+    std::string head;
+    idem::detail::write_head(head, v, at.authority, st.persistent ? "keep-alive" : "close", st.opts.user_agent, {},
+                             expect, route.absolute, route.authorization.empty() ? "" : "Basic ***");
+    std::size_t from = 0;
+    for (auto end = head.find("\r\n"); end != std::string::npos; from = end + 2, end = head.find("\r\n", from))
+        std::fprintf(stderr, ">%s%.*s\n", end == from ? "" : " ", int(end - from), head.data() + from);
+}
+
+void show_response_head(const idem::response& r) {
+    std::fprintf(stderr, "< HTTP/1.%d %d %.*s\n", r.version_minor, r.status, int(r.reason().size()), r.reason().data());
+    for (std::size_t i = 0; i < r.header_count(); ++i) {
+        const auto h = r.header_at(i);
+        std::fprintf(stderr, "< %.*s: %.*s\n", int(h.name.size()), h.name.data(), int(h.value.size()), h.value.data());
+    }
+    std::fprintf(stderr, "<\n");
+}
 
 // -w: curl's variables that fetch knows; "\n" is a newline and "%%" a percent sign.
 struct write_out_facts {
@@ -616,10 +646,11 @@ template <class Client, class Make> void work(run_state& st, clients_by_origin<C
         const std::string origin = parsed->authority;
         Client& c = clients.get(origin, [&](event_state& ev) { return make(*parsed, ev); });
         if (s.verbose)
-            std::fprintf(stderr, "> %s %s%s\n", s.method.c_str(), u.c_str(),
+            std::fprintf(stderr, "* %s %s%s\n", s.method.c_str(), u.c_str(),
                          s.request_ids ? (" [" + id + "]").c_str() : "");
         idem::request req{s.method, parsed->target, headers, s.data};
         req.source = st.source;
+        if (s.verbose) show_request_head(st, *parsed, req);
         tl_new_connection = false;
         tl_retries = 0;
         tl_connects = 0;
@@ -682,9 +713,9 @@ template <class Client, class Make> void work(run_state& st, clients_by_origin<C
             print_error(res.error(), s.method, u, id, &r);
             continue;
         }
+        if (s.verbose) show_response_head(r);
         if (s.verbose)
-            std::fprintf(stderr, "< %d %.*s\n* done: %d in %.2f ms, %lu attempt%s, %s connection\n",
-                         r.status, int(r.reason().size()), r.reason().data(), r.status,
+            std::fprintf(stderr, "* done: %d in %.2f ms, %lu attempt%s, %s connection\n", r.status,
                          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
                          tl_retries + 1, tl_retries == 0 ? "" : "s", tl_new_connection ? "new" : "reused");
         if (s.fail_on_status && (r.status < 200 || r.status > 299)) {
@@ -744,6 +775,8 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     if (s.user_agent_given) o.user_agent = s.user_agent;
 
     run_state st(s);
+    st.opts = o;
+    st.persistent = KeepAlive::persistent;
     st.stream = !s.output.empty() && s.parallel <= 1;
     st.show_progress = st.stream && !s.silent && ::isatty(2);
     if (!s.output.empty()) {

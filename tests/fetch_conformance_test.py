@@ -374,6 +374,18 @@ def main():
     ms = subprocess.run([fetch, "--connect-timeout", "500ms", "http://127.0.0.1:9/"], capture_output=True, timeout=30)
     report("--connect-timeout takes seconds", ms.returncode == 2 and b"bad number of seconds" in ms.stderr, ms)
 
+    # -v shows both heads as curl does, "> " and "< " lines, besides idem's log.
+    server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Seen: yes\r\n\r\nok")
+    try:
+        verbose = subprocess.run([fetch, "-v", "-H", "X-Mine: 1", f"http://127.0.0.1:{server.port}/v"],
+                                 capture_output=True, timeout=30, env=clean_env)
+    finally:
+        server.stop()
+    lines = verbose.stderr.decode().splitlines()
+    report("-v shows the request and response heads", verbose.returncode == 0 and verbose.stdout == b"ok" and
+           "> GET /v HTTP/1.1" in lines and f"> Host: 127.0.0.1:{server.port}" in lines and "> X-Mine: 1" in lines and
+           "< HTTP/1.1 200 OK" in lines and "< X-Seen: yes" in lines and "<" in lines and ">" in lines, lines)
+
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
