@@ -5,9 +5,14 @@
 //   c++ -std=c++17 -O2 -Iinclude examples/race_demo.cpp -o race_demo && ./race_demo
 //
 // `race_demo --serve IDLE_MS [RESET_EVERY]` only runs the server: it prints its URL, serves
-// until its standard input closes, then prints how often requests were executed (used by the
-// fetch tests); with RESET_EVERY, it resets each connection after executing its Nth request.
+// until interrupted (Ctrl-C, SIGINT or SIGTERM: `kill %1`), then prints how often requests were
+// executed (used by the fetch tests); with RESET_EVERY, it resets each connection after
+// executing its Nth request. Its standard input is not read, so it serves in the background.
 #include <idem/idem.hpp>
+
+#include <csignal>
+#include <pthread.h>
+#include <signal.h>
 
 #include "../tests/support/test_server.hpp"
 
@@ -103,18 +108,27 @@ void print_header(const char* title) {
 }
 
 int serve(long idle_ms, long reset_every) {
+    // The signals that stop it are waited for, not handled: block them in every thread (the
+    // server's inherit the mask) and take them with sigwait. A shell starts background jobs
+    // with SIGINT ignored, and an ignored signal is never delivered: restore the default first.
+    std::signal(SIGINT, SIG_DFL);
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
     idem_test::server_config cfg;
     cfg.idle_timeout = std::chrono::milliseconds(idle_ms);
     cfg.rst_after_every = unsigned(reset_every);
     test_server server(cfg);
     std::printf("%s\n", server.url().c_str());
     std::fflush(stdout);
-    char buf[256];
-    while (std::fgets(buf, sizeof buf, stdin) != nullptr) {
-    }
+    int got = 0;
+    sigwait(&stop, &got);
     std::printf("executed GET=%u POST=%u max_per_id=%u idle_closes=%u connections=%u\n",
                 server.executed("GET"), server.executed("POST"), server.max_executions_per_id(),
                 server.idle_closes(), server.connections());
+    std::fflush(stdout);
     server.stop();
     return 0;
 }

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,11 +36,12 @@ def fetch(exe, *args):
 
 def race_demo_server(race_demo, idle_ms, reset_every=0):
     p = subprocess.Popen([race_demo, "--serve", str(idle_ms), str(reset_every)],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
     return p, p.stdout.readline().strip()
 
 
 def race_demo_stats(p):
+    p.send_signal(signal.SIGTERM)
     out, _ = p.communicate(timeout=30)
     return {k: int(v) for k, v in (kv.split("=") for kv in out.split()[1:])}
 

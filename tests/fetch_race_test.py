@@ -6,12 +6,13 @@ Also checks fetch's contract: bodies on stdout, one `error:` line per failure, e
 usage: fetch_race_test.py FETCH RACE_DEMO
 """
 import re
+import signal
 import subprocess
 import sys
 
 
 def start_server(race_demo, idle_ms):
-    p = subprocess.Popen([race_demo, "--serve", str(idle_ms)], stdin=subprocess.PIPE,
+    p = subprocess.Popen([race_demo, "--serve", str(idle_ms)], stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, text=True)
     url = p.stdout.readline().strip()
     assert url.startswith("http://"), url
@@ -19,6 +20,7 @@ def start_server(race_demo, idle_ms):
 
 
 def stop_server(p):
+    p.send_signal(signal.SIGTERM)
     out, _ = p.communicate(timeout=30)
     stats = dict(kv.split("=") for kv in out.split()[1:])
     return {k: int(v) for k, v in stats.items()}
