@@ -20,7 +20,19 @@ fi
 
 build=${1:-build}
 shift || true
-if [ ! -d "$build" ]; then
-  meson setup "$build" --werror "$@"
+# Tests and examples on, whatever an earlier setup of the same directory said (an install
+# configured with -Dtests=false, say), and the options given now applied, not ignored.
+opts=(--werror -Dtests=true -Dexamples=true "$@")
+if [ -f "$build/build.ninja" ]; then
+  meson setup --reconfigure "$build" "${opts[@]}" >/dev/null
+else
+  meson setup "$build" "${opts[@]}"
 fi
-meson test -C "$build" --print-errorlogs
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+meson test -C "$build" --print-errorlogs | tee "$log"
+# A run that ran nothing is a failure, not a pass.
+if grep -q "No tests defined" "$log" || ! grep -qE "^Ok: +[1-9]" "$log"; then
+  echo "tools/test.sh: no test ran" >&2
+  exit 1
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds tests/consumers/app.cpp the five ways a user can take idem, and runs each against a
 # loopback server: single header, Meson subproject, pkg-config after `meson install`, CMake
-# add_subdirectory, CMake find_package after `cmake --install`. Needs meson, ninja, cmake,
+# add_subdirectory, CMake find_package after `cmake --install` and after `meson install`, and
+# pkg-config after `cmake --install`. Needs meson, ninja, cmake,
 # pkg-config, git and python3 (CMake uses the Ninja generator: no make needed).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -76,5 +77,16 @@ C
 cmake -G Ninja -S "$t/cm-find" -B "$t/cm-find/build" -DCMAKE_PREFIX_PATH="$t/cmprefix" >/dev/null
 cmake --build "$t/cm-find/build" >/dev/null
 check "$t/cm-find/build/app"
+
+echo "--- CMake find_package after meson install"
+mkdir -p "$t/cm-find-meson" && cp "$root/tests/consumers/app.cpp" "$t/cm-find/CMakeLists.txt" "$t/cm-find-meson/"
+cmake -G Ninja -S "$t/cm-find-meson" -B "$t/cm-find-meson/build" -DCMAKE_PREFIX_PATH="$t/prefix" >/dev/null
+cmake --build "$t/cm-find-meson/build" >/dev/null
+check "$t/cm-find-meson/build/app"
+
+echo "--- pkg-config after cmake --install"
+pcdir=$(dirname "$(find "$t/cmprefix" -name idem.pc | head -1)")
+c++ -std=c++17 -Wall -Werror $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags idem) "$root/tests/consumers/app.cpp" -o "$t/cm-pc"
+check "$t/cm-pc"
 
 echo "consumers: $passed passed, 0 failed"
