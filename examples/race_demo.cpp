@@ -164,8 +164,16 @@ int main(int argc, char** argv) {
     print_row("naive keep-alive + retry everything", run_row<naive_keep_alive, retry_everything>(resets, 11));
     print_row("idem defaults", run_row<timeout_bounded, idempotent>(resets, 11));
 
-    std::printf("\nidem never sends a POST twice: when a POST fails after it may have reached the\n"
-                "server, the error says so (may_have_executed) and the caller decides. GETs are\n"
-                "retried on a fresh connection. See README.md.\n");
+    std::printf("\nReading the tables. \"failed\" counts requests whose caller got an error, and for\n"
+                "idem it is the honest number: a POST that may have reached the server is never\n"
+                "sent again, so one the server executed and then reset is reported as failed, with\n"
+                "may_have_executed() true, and the caller decides. A client that retries everything\n"
+                "hides such failures by sending the POST again; \"POSTs executed twice\" counts\n"
+                "what that cost. GETs are retried on a fresh connection. In table 1, idem's first\n"
+                "race teaches it the server's idle timeout, so later requests avoid it.\n"
+                "\"connections\" is what each client paid: every new connection costs a handshake\n"
+                "(a round trip; with TLS, several) and server resources, so keep-alive disabled is\n"
+                "safe but expensive.\n"
+                "See README.md.\n");
     return 0;
 }
