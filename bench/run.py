@@ -302,8 +302,10 @@ def main(argv):
              len(uploads) == 2 and all(intact and kib <= 1024 for kib, intact, _ in uploads.values())),
             # fetch carries two pool instantiations (keep-alive on and off), the resolver
             # thread, address racing, owned requests, a static reason for every error and
-            # --parallel: 142 KB at 0.1.0. The bound catches a regression, not a feature.
-            ("fetch stripped at most 160 KB", fetch_size <= 160_000),
+            # --parallel: 142 KB at 0.1.0; body sources, Expect, redirects (with a client for
+            # another origin), proxies and some twenty curl flags took it to 212 KB. The bound
+            # catches a regression, not a feature.
+            ("fetch stripped at most 240 KB", fetch_size <= 240_000),
             ("idem ahead of libcurl and cpp-httplib on every counted figure",
              all(figures["idem"][k] < figures[o][k] for o in ("curl", "httplib")
                  for k in ("instructions", "allocations", "syscalls"))),

@@ -586,6 +586,30 @@ std::string expand_write_out(const std::string& f, const write_out_facts& w) {
     return out;
 }
 
+// -w, printed after each request whichever way it ended.
+struct write_out_at_end {
+    run_state& st;
+    const idem::response& r;
+    const std::string& u;
+    const std::chrono::steady_clock::time_point t0;
+    const std::size_t& streamed;
+    const bool& ok;
+    ~write_out_at_end() {
+        if (st.s.write_out.empty()) return;
+        write_out_facts w;
+        w.http_code = r.status;
+        w.connects = tl_connects;
+        w.redirects = r.redirects;
+        w.size = st.stream ? streamed : r.body.size();
+        w.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        w.url = r.redirects ? r.url : u;
+        w.exitcode = ok ? 0 : 1;
+        const std::string text = expand_write_out(st.s.write_out, w);
+        std::lock_guard<std::mutex> l(st.out_mu);
+        std::fwrite(text.data(), 1, text.size(), stdout);
+    }
+};
+
 // One client (or pool) per origin, made on first use.
 template <class Client> class clients_by_origin {
 public:
@@ -659,28 +683,7 @@ template <class Client, class Make> void work(run_state& st, clients_by_origin<C
         std::size_t streamed = 0;
         bool ok = false;
         // -w, after the request whichever way it ended.
-        struct write_out_at_end {
-            run_state& st;
-            const idem::response& r;
-            const std::string& u;
-            const std::chrono::steady_clock::time_point t0;
-            const std::size_t& streamed;
-            const bool& ok;
-            ~write_out_at_end() {
-                if (st.s.write_out.empty()) return;
-                write_out_facts w;
-                w.http_code = r.status;
-                w.connects = tl_connects;
-                w.redirects = r.redirects;
-                w.size = st.stream ? streamed : r.body.size();
-                w.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                w.url = r.redirects ? r.url : u;
-                w.exitcode = ok ? 0 : 1;
-                const std::string text = expand_write_out(st.s.write_out, w);
-                std::lock_guard<std::mutex> l(st.out_mu);
-                std::fwrite(text.data(), 1, text.size(), stdout);
-            }
-        } write_out_guard{st, r, u, t0, streamed, ok};
+        write_out_at_end write_out_guard{st, r, u, t0, streamed, ok};
         progress bar(st.show_progress, r);
         bool head_written = false;
         auto write_head = [&] {

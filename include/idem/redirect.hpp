@@ -3,12 +3,14 @@
 #ifndef IDEM_REDIRECT_HPP
 #define IDEM_REDIRECT_HPP
 
+#include "body.hpp"
 #include "request.hpp"
 #include "response.hpp"
 #include "url.hpp"
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace idem {
 namespace detail {
@@ -142,6 +144,68 @@ inline error resolve_location(const url& base, std::string_view location, url& n
     next.target = remove_dot_segments(merged) + query;
     return error(errc{});
 }
+
+/// A chain of redirects in one call: where the last answer came from, what the next request
+/// is, and what was asked before. Not a template, so every kind of client shares it.
+class redirect_chain {
+public:
+    redirect_chain(const request_view& r, const url& origin, const std::string& prefix)
+        : method_(r.method), at_(origin), fields_(r.headers), has_body_(r.has_body()) {
+        at_.target = r.target == "*" ? std::string("/") : prefix + std::string(r.target);
+        seen_.push_back(method_ + ' ' + at_.origin() + at_.target);
+    }
+
+    /// Moves to where `out` (a redirect that follows() said to follow) points, as hop number
+    /// `hops`: the method and fields of the next request, the credential rule, the limit and
+    /// the loop check. `source_read`: an earlier hop read the body's source.
+    error advance(const response& out, unsigned hops, unsigned max_redirects, const body_source* source,
+                  bool source_read) {
+        url next;
+        if (error le = resolve_location(at_, out.header("Location"), next); le.code() != errc{}) return le;
+        if (hops > max_redirects)
+            return error(errc::too_many_redirects, "the chain is longer than client_options::max_redirects");
+        const redirect_method m = next_method(out.status, method_);
+        if (!m.keeps_body) {
+            method_.assign(m.method.data(), m.method.size());
+            body_ = false;
+            drop_fields(fields_, is_content_field);
+        }
+        if (!same_origin(next, at_)) {
+            // Credentials were given for the origin that was asked; once dropped they stay
+            // dropped, even if the chain comes back (RFC 9110 §15.4).
+            drop_fields(fields_, [](std::string_view n) { return is_credential_field(n) || iequals(n, "Host"); });
+        }
+        std::string key = method_ + ' ' + next.origin() + next.target;
+        for (const auto& k : seen_)
+            if (k == key) return error(errc::redirect_loop, "a redirect asks again for a URL already asked in this call");
+        // With no practical limit (max_redirects at its maximum) the deadline ends an endless
+        // chain; the loop check looks back over the last 64 hops, so memory stays bounded.
+        if (seen_.size() == 64) seen_.erase(seen_.begin());
+        seen_.push_back(std::move(key));
+        at_ = std::move(next);
+        // A source an earlier hop read starts again from its first byte (follows() said it can).
+        if (with_body() && source && source_read && !body_access::rewind(*source))
+            return error(errc::body_source_failed, "the body's source could not be rewound for the redirect");
+        return error(errc{});
+    }
+
+    /// The next request, over the original's body when it goes along.
+    request_view hop(const request_view& r) const noexcept {
+        return request_view(method_, at_.target, fields_.list(), with_body() ? r.body : std::string_view{},
+                            with_body() ? r.source : nullptr, follow::no);
+    }
+    bool with_body() const noexcept { return body_ && has_body_; }
+    const std::string& method() const noexcept { return method_; }
+    const url& at() const noexcept { return at_; }
+
+private:
+    std::string method_;
+    url at_;
+    header_fields fields_;
+    bool body_ = true;
+    bool has_body_;
+    std::vector<std::string> seen_;
+};
 
 } // namespace detail
 } // namespace idem

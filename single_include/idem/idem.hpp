@@ -3639,6 +3639,68 @@ inline error resolve_location(const url& base, std::string_view location, url& n
     return error(errc{});
 }
 
+/// A chain of redirects in one call: where the last answer came from, what the next request
+/// is, and what was asked before. Not a template, so every kind of client shares it.
+class redirect_chain {
+public:
+    redirect_chain(const request_view& r, const url& origin, const std::string& prefix)
+        : method_(r.method), at_(origin), fields_(r.headers), has_body_(r.has_body()) {
+        at_.target = r.target == "*" ? std::string("/") : prefix + std::string(r.target);
+        seen_.push_back(method_ + ' ' + at_.origin() + at_.target);
+    }
+
+    /// Moves to where `out` (a redirect that follows() said to follow) points, as hop number
+    /// `hops`: the method and fields of the next request, the credential rule, the limit and
+    /// the loop check. `source_read`: an earlier hop read the body's source.
+    error advance(const response& out, unsigned hops, unsigned max_redirects, const body_source* source,
+                  bool source_read) {
+        url next;
+        if (error le = resolve_location(at_, out.header("Location"), next); le.code() != errc{}) return le;
+        if (hops > max_redirects)
+            return error(errc::too_many_redirects, "the chain is longer than client_options::max_redirects");
+        const redirect_method m = next_method(out.status, method_);
+        if (!m.keeps_body) {
+            method_.assign(m.method.data(), m.method.size());
+            body_ = false;
+            drop_fields(fields_, is_content_field);
+        }
+        if (!same_origin(next, at_)) {
+            // Credentials were given for the origin that was asked; once dropped they stay
+            // dropped, even if the chain comes back (RFC 9110 §15.4).
+            drop_fields(fields_, [](std::string_view n) { return is_credential_field(n) || iequals(n, "Host"); });
+        }
+        std::string key = method_ + ' ' + next.origin() + next.target;
+        for (const auto& k : seen_)
+            if (k == key) return error(errc::redirect_loop, "a redirect asks again for a URL already asked in this call");
+        // With no practical limit (max_redirects at its maximum) the deadline ends an endless
+        // chain; the loop check looks back over the last 64 hops, so memory stays bounded.
+        if (seen_.size() == 64) seen_.erase(seen_.begin());
+        seen_.push_back(std::move(key));
+        at_ = std::move(next);
+        // A source an earlier hop read starts again from its first byte (follows() said it can).
+        if (with_body() && source && source_read && !body_access::rewind(*source))
+            return error(errc::body_source_failed, "the body's source could not be rewound for the redirect");
+        return error(errc{});
+    }
+
+    /// The next request, over the original's body when it goes along.
+    request_view hop(const request_view& r) const noexcept {
+        return request_view(method_, at_.target, fields_.list(), with_body() ? r.body : std::string_view{},
+                            with_body() ? r.source : nullptr, follow::no);
+    }
+    bool with_body() const noexcept { return body_ && has_body_; }
+    const std::string& method() const noexcept { return method_; }
+    const url& at() const noexcept { return at_; }
+
+private:
+    std::string method_;
+    url at_;
+    header_fields fields_;
+    bool body_ = true;
+    bool has_body_;
+    std::vector<std::string> seen_;
+};
+
 } // namespace detail
 } // namespace idem
 
@@ -4114,60 +4176,25 @@ private:
         if (auto first = send_attempts(r, out, filter.sink(), deadline, prefix_); !first) return first;
         if (!detail::follows(out, r.method, r.has_body(), pump_.spent())) return {};
 
-        // The chain: what the next request is, and where the last answer came from.
-        std::string method(r.method);
-        url at = url_;
-        at.target = r.target == "*" ? std::string("/") : prefix_ + std::string(r.target);
-        header_fields fields(r.headers);
-        bool body = true;
+        detail::redirect_chain chain(r, url_, prefix_);
         bool source_read = pump_.touched(); // since its last rewind
-        std::vector<std::string> seen{method + ' ' + at.origin() + at.target};
-        const auto fail = [](error e) { return e.set_executed_earlier(true); }; // earlier hops were answered
         for (unsigned hops = 1;; ++hops) {
-            url next;
-            if (error le = detail::resolve_location(at, out.header("Location"), next); le.code() != errc{})
-                return fail(le);
-            if (hops > opts_.max_redirects)
-                return fail(error(errc::too_many_redirects, "the chain is longer than client_options::max_redirects"));
-            const detail::redirect_method m = detail::next_method(out.status, method);
-            if (!m.keeps_body) {
-                method.assign(m.method.data(), m.method.size());
-                body = false;
-                detail::drop_fields(fields, detail::is_content_field);
-            }
-            if (!detail::same_origin(next, at)) {
-                // Credentials were given for the origin that was asked; once dropped they stay
-                // dropped, even if the chain comes back (RFC 9110 §15.4).
-                detail::drop_fields(fields, [](std::string_view n) {
-                    return detail::is_credential_field(n) || detail::iequals(n, "Host");
-                });
-            }
-            std::string key = method + ' ' + next.origin() + next.target;
-            for (const auto& k : seen)
-                if (k == key) return fail(error(errc::redirect_loop, "a redirect asks again for a URL already asked in this call"));
-            // With no practical limit (max_redirects at its maximum) the deadline ends an endless
-            // chain; the loop check looks back over the last 64 hops, so memory stays bounded.
-            if (seen.size() == 64) seen.erase(seen.begin());
-            seen.push_back(std::move(key));
-            at = std::move(next);
-            const bool with_body = body && r.has_body();
-            // A source an earlier hop read starts again from its first byte (follows() said it can).
-            if (with_body && source_read && !detail::body_access::rewind(*r.source))
-                return fail(error(errc::body_source_failed, "the body's source could not be rewound for the redirect"));
-            const detail::request_view hop(method, at.target, fields.list(), with_body ? r.body : std::string_view{},
-                                           with_body ? r.source : nullptr, idem::follow::no);
-            filter.method = method;
-            filter.has_body = with_body;
+            // Every error from here on follows an answered request: it may have executed.
+            if (error ce = chain.advance(out, hops, opts_.max_redirects, r.source, source_read); ce.code() != errc{})
+                return ce.set_executed_earlier(true);
+            const detail::request_view hop = chain.hop(r);
+            filter.method = chain.method();
+            filter.has_body = chain.with_body();
             result<void> got;
             bool spent = false;
-            if (detail::same_origin(at, url_)) {
+            if (detail::same_origin(chain.at(), url_)) {
                 filter.pump = &pump_;
                 got = send_attempts(hop, out, filter.sink(), deadline, {});
                 source_read = pump_.touched();
                 spent = pump_.spent();
             } else {
-                basic_client<keep_alive::disabled, Retry, Transport> away{at.origin(), opts_, {}, retry_};
-                if (away.init_error_.code() != errc{}) return fail(away.init_error_);
+                basic_client<keep_alive::disabled, Retry, Transport> away{chain.at().origin(), opts_, {}, retry_};
+                if (away.init_error_.code() != errc{}) return error(away.init_error_).set_executed_earlier(true);
                 away.set_event_handler(handler_, handler_ctx_);
                 filter.pump = &away.pump_;
                 got = away.send_attempts(hop, out, filter.sink(), deadline, {});
@@ -4176,10 +4203,10 @@ private:
                 filter.pump = &pump_;
                 add_stats(away.stats_);
             }
-            if (!got) return fail(got.error());
-            if (!detail::follows(out, method, with_body, spent)) {
+            if (!got) return error(got.error()).set_executed_earlier(true);
+            if (!detail::follows(out, chain.method(), chain.with_body(), spent)) {
                 out.redirects = hops;
-                out.url = at.origin() + at.target;
+                out.url = chain.at().origin() + chain.at().target;
                 return {};
             }
         }
