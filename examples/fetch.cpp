@@ -670,7 +670,7 @@ template <class Client, class Make> void work(run_state& st, clients_by_origin<C
         const std::string origin = parsed->authority;
         Client& c = clients.get(origin, [&](event_state& ev) { return make(*parsed, ev); });
         if (s.verbose)
-            std::fprintf(stderr, "* %s %s%s\n", s.method.c_str(), u.c_str(),
+            std::fprintf(stderr, "> %s %s%s\n", s.method.c_str(), u.c_str(), // scripts read this line
                          s.request_ids ? (" [" + id + "]").c_str() : "");
         idem::request req{s.method, parsed->target, headers, s.data};
         req.source = st.source;
