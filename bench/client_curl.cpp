@@ -1,7 +1,9 @@
 // libcurl's easy interface: a handle per thread (BENCH_THREADS, default 1), each reused (it
 // keeps its connection); with several threads they share one connection cache through CURLSH.
-// Bodies go into strings.
+// Bodies go into strings. Built with BENCH_TLS: https, trusting the CA in $BENCH_CA.
 #include "common.hpp"
+
+#include <cstdlib>
 
 #include <curl/curl.h>
 
@@ -30,7 +32,11 @@ int main(int argc, char** argv) {
         curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
         curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     }
+#ifdef BENCH_TLS
+    const std::string url = "https://127.0.0.1:" + std::to_string(a.port) + a.path;
+#else
     const std::string url = "http://127.0.0.1:" + std::to_string(a.port) + a.path;
+#endif
     unsigned long long bytes = 0;
     std::chrono::steady_clock::duration took{};
     const bool ok = run_threads(threads, a.n, [&](int, long count, unsigned long long& got) {
@@ -40,6 +46,9 @@ int main(int argc, char** argv) {
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
         if (share != nullptr) curl_easy_setopt(h, CURLOPT_SHARE, share);
+#ifdef BENCH_TLS
+        curl_easy_setopt(h, CURLOPT_CAINFO, std::getenv("BENCH_CA"));
+#endif
         bool fine = true;
         for (long i = 0; i < count && fine; ++i) {
             body.clear();

@@ -2,7 +2,15 @@
 // status are a stable interface (see README.md, "The fetch tool").
 //
 //   c++ -std=c++17 -O2 -Iinclude examples/fetch.cpp -o fetch
+// With https (OpenSSL 3):
+//   c++ -std=c++17 -O2 -Iinclude -DIDEM_FETCH_TLS examples/fetch.cpp -o fetch -lssl -lcrypto
 #include <idem/idem.hpp>
+#if defined(IDEM_FETCH_TLS)
+#include <idem/tls/openssl.hpp>
+constexpr bool fetch_tunnels = idem::detail::tunnel_capable<idem::tls::transport>::value;
+#else
+constexpr bool fetch_tunnels = false;
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -49,9 +57,9 @@ const char usage[] =
     "      --parallel N            N threads share one pooled client per origin and take the\n"
     "                              requests in order; --interval is each thread's pause (default 1)\n"
     "      --max-connections N     with --parallel: connections per origin at most (default N)\n"
-    "  -v, --verbose               the request and response heads (\"> \", \"< \"), and connection\n"
-    "                              reuse, probes, retries and closes, to stderr,\n"
-    "                              and a summary line per request\n"
+    "  -v, --verbose               the request and response heads (\"> \", \"< \"), new connections\n"
+    "                              (over TLS: version, cipher, what was verified), reuse, probes,\n"
+    "                              retries and closes, to stderr, and a summary line per request\n"
     "  -s, --silent                no progress bar and no -v log (error: lines stay)\n"
     "  -f, --fail                  a status outside 200-299 is a failure: no body, an error: line\n"
     "  -I, --head                  send HEAD and print the status line and headers\n"
@@ -60,14 +68,19 @@ const char usage[] =
     "  -u, --user USER:PASSWORD    Basic credentials (Authorization)\n"
     "  -m, --max-time SECONDS      overall deadline of each request (fractions allowed)\n"
     "  -S, --show-error            accepted for curl's sake: error: lines always show\n"
-    "  -L, --location              follow redirects (-i prints the final response)\n"
+    "  -L, --location              follow redirects (-i prints each response's head)\n"
     "      --max-redirs N          at most N redirects per request (default 50; -1: no limit)\n"
     "  -x, --proxy [http://][USER:PASSWORD@]HOST[:PORT]\n"
-    "                              use this HTTP proxy (port 1080 by default; \"\" for none);\n"
-    "                              default: the http_proxy, all_proxy or ALL_PROXY variable\n"
+    "                              use this HTTP proxy (port 1080 by default; \"\" for none),\n"
+    "                              https URLs in a CONNECT tunnel; default: http_proxy (https:\n"
+    "                              https_proxy), else all_proxy or ALL_PROXY\n"
     "      --noproxy LIST          hosts reached without the proxy (default: no_proxy, NO_PROXY)\n"
     "      --unix-socket PATH      connect to this Unix domain socket; the URL names the origin\n"
     "      --abstract-unix-socket NAME   the same, for a Linux abstract socket\n"
+    "      --cacert FILE           https: trust the CA certificates in FILE (PEM), not the system's\n"
+    "      --capath DIR            https: trust the hashed CA certificates in DIR as well\n"
+    "  -k, --insecure              https: accept any certificate for any name (tests only)\n"
+    "                              (https needs fetch built with -DIDEM_FETCH_TLS; see README)\n"
     "  -h, --help                  this text\n"
     "Short flags combine (-sSfL, -XPOST); long ones take --flag=value too.\n"
     "A progress bar goes to stderr for -o FILE downloads when stderr is a terminal.\n"
@@ -97,6 +110,7 @@ struct settings {
     bool location = false;
     long max_redirs = 50; // curl's default; -1: no limit
     bool proxy_given = false, noproxy_given = false;
+    idem::tls_options tls;             // --cacert, --capath, -k
     std::string proxy, noproxy, unix_socket;
     bool head = false;
     bool form = false;                 // -d or --data-binary: a form body unless a Content-Type is given
@@ -155,7 +169,8 @@ bool takes_value(const std::string& a) {
         "--retries", "--connect-timeout", "--timeout", "--repeat", "--interval", "--parallel",
         "--max-connections", "--max-redirs", "-x", "--proxy", "--noproxy", "--unix-socket",
         "--abstract-unix-socket", "-A", "--user-agent", "-e", "--referer", "-u", "--user",
-        "-m", "--max-time", "--resolve", "--data-binary", "-T", "--upload-file", "-w", "--write-out"};
+        "-m", "--max-time", "--resolve", "--data-binary", "-T", "--upload-file", "-w", "--write-out",
+        "--cacert", "--capath"};
     for (const char* w : with_value)
         if (a == w) return true;
     return false;
@@ -333,7 +348,10 @@ settings parse_args(int argc, char** argv) {
         } else if (a == "--noproxy") {
             s.noproxy = value();
             s.noproxy_given = true;
-        } else if (a == "--unix-socket") s.unix_socket = value();
+        } else if (a == "--cacert") s.tls.ca_file = value();
+        else if (a == "--capath") s.tls.ca_path = value();
+        else if (a == "-k" || a == "--insecure") s.tls.insecure_skip_verify = true;
+        else if (a == "--unix-socket") s.unix_socket = value();
         else if (a == "--abstract-unix-socket") s.unix_socket = std::string("@") + value();
         else if (a == "-h" || a == "--help") {
             std::fputs(usage, stdout);
@@ -384,6 +402,7 @@ const char* kind_name(idem::event_kind k) {
     case idem::event_kind::retry: return "retrying";
     case idem::event_kind::closed: return "connection closed";
     case idem::event_kind::learned: return "keep-alive bound now";
+    case idem::event_kind::redirected: return "redirect";
     }
     return "?";
 }
@@ -396,6 +415,10 @@ void print_error(const idem::error& e, const std::string& method, const std::str
     std::string message = e.message();
     if (e.code() == idem::errc::invalid_url && url.find("://") == std::string::npos)
         message += "; did you mean http://" + url + "?";
+#if !defined(IDEM_FETCH_TLS)
+    if (e.code() == idem::errc::unsupported_scheme && e.reason().find("TLS transport") != std::string_view::npos)
+        message = "this fetch was built without TLS (build it with -DIDEM_FETCH_TLS and -lssl -lcrypto)";
+#endif
     // A redirect that could not be followed: name where it pointed (the 3xx is still in `last`).
     const bool redirect_error = e.code() == idem::errc::unsupported_scheme || e.code() == idem::errc::invalid_redirect ||
                                 e.code() == idem::errc::too_many_redirects || e.code() == idem::errc::redirect_loop;
@@ -409,14 +432,30 @@ void print_error(const idem::error& e, const std::string& method, const std::str
 }
 
 // What the event handler saw in this thread's latest request: whether its last attempt ran on
-// a new connection, and how many retries it took.
+// a new connection, how many retries it took, and (for -i -L) the heads of the redirects it
+// followed, printed before the final one as curl does.
 thread_local bool tl_new_connection = false;
 thread_local unsigned long tl_retries = 0;
 thread_local unsigned long tl_connects = 0;
+thread_local std::string tl_hop_heads;
+
+// A response's status line and fields as they are printed by -i, CRLF-terminated.
+std::string head_text(const idem::response& r) {
+    std::string t = "HTTP/1." + std::to_string(r.version_minor) + " " + std::to_string(r.status) + " ";
+    t.append(r.reason()).append("\r\n");
+    for (std::size_t i = 0; i < r.header_count(); ++i) {
+        const auto h = r.header_at(i);
+        t.append(h.name).append(": ").append(h.value).append("\r\n");
+    }
+    return t.append("\r\n");
+}
+
+void show_response_head(const idem::response& r);
 
 // One per origin: whether to log, and where that origin's learned state is read.
 struct event_state {
     bool verbose = false;
+    bool include = false; // -i: keep the heads of followed redirects
     idem::learned_bound (*learned)(const void*) = nullptr; // null: the policy does not learn
     const void* client = nullptr;
 };
@@ -431,7 +470,16 @@ void log_event(const idem::event& e, void* ctx) {
     }
     if (e.kind == idem::event_kind::reused) tl_new_connection = false;
     if (e.kind == idem::event_kind::retry) ++tl_retries;
+    if (e.kind == idem::event_kind::redirected) {
+        if (st.include) tl_hop_heads += head_text(*e.answer);
+        if (st.verbose) show_response_head(*e.answer);
+    }
     if (!st.verbose) return;
+    if (e.kind == idem::event_kind::redirected) {
+        const std::string_view to = e.answer->header("Location");
+        std::fprintf(stderr, "* redirect %u: %d to %.*s\n", e.attempt, e.answer->status, int(to.size()), to.data());
+        return;
+    }
     std::fprintf(stderr, "* %s", kind_name(e.kind));
     if (e.kind == idem::event_kind::learned) {
         std::fprintf(stderr, " %.1f ms", to_ms(e.idle_for));
@@ -446,6 +494,7 @@ void log_event(const idem::event& e, void* ctx) {
         std::fprintf(stderr, "\n");
         return;
     }
+    if (!e.security.empty()) std::fprintf(stderr, " (%.*s)", int(e.security.size()), e.security.data());
     if (e.idle_for.count() > 0)
         std::fprintf(stderr, " (idle %.1f ms)", to_ms(e.idle_for));
     if (e.err != idem::errc{})
@@ -514,12 +563,26 @@ struct run_state {
     bool persistent = true;
 };
 
+// Each line of a request head after "> ", as curl shows it.
+void print_head_lines(const std::string& head) {
+    std::size_t from = 0;
+    for (auto end = head.find("\r\n"); end != std::string::npos; from = end + 2, end = head.find("\r\n", from))
+        std::fprintf(stderr, ">%s%.*s\n", end == from ? "" : " ", int(end - from), head.data() + from);
+}
+
 // -v: the head as idem writes it, each line after "> " as curl shows it (a proxy's
 // credentials are shown as curl does not: masked).
 void show_request_head(const run_state& st, const idem::url& at, const idem::request& req) {
     idem::detail::route route;
     idem::error ignored;
-    idem::detail::route_for(at, st.opts, route, ignored);
+    idem::detail::route_for(at, st.opts, route, ignored, fetch_tunnels);
+    if (!route.tunnel.empty()) {
+        // https through a proxy: each new connection first asks the proxy for a tunnel.
+        const auto masked = idem::detail::tunnel_head(at, route.tunnel.find("Proxy-Authorization") != std::string::npos
+                                                              ? "Basic ***" : "", st.opts.user_agent);
+        std::fprintf(stderr, "* each new connection is a tunnel through the proxy, asked for with:\n");
+        print_head_lines(masked);
+    }
     const idem::detail::request_view v(req);
     const bool expect = idem::detail::has_header(v.headers, "Expect") ||
                         (v.has_body() && st.opts.expect_continue_threshold != idem::body_source::unknown_length &&
@@ -527,9 +590,7 @@ void show_request_head(const run_state& st, const idem::url& at, const idem::req
     std::string head;
     idem::detail::write_head(head, v, at.authority, st.persistent ? "keep-alive" : "close", st.opts.user_agent, {},
                              expect, route.absolute, route.authorization.empty() ? "" : "Basic ***");
-    std::size_t from = 0;
-    for (auto end = head.find("\r\n"); end != std::string::npos; from = end + 2, end = head.find("\r\n", from))
-        std::fprintf(stderr, ">%s%.*s\n", end == from ? "" : " ", int(end - from), head.data() + from);
+    print_head_lines(head);
 }
 
 void show_response_head(const idem::response& r) {
@@ -678,6 +739,7 @@ template <class Client, class Make> void work(run_state& st, clients_by_origin<C
         tl_new_connection = false;
         tl_retries = 0;
         tl_connects = 0;
+        tl_hop_heads.clear();
         r.clear(); // -w reads 000 for a request that got no answer
         const auto t0 = std::chrono::steady_clock::now();
         std::size_t streamed = 0;
@@ -689,14 +751,8 @@ template <class Client, class Make> void work(run_state& st, clients_by_origin<C
         auto write_head = [&] {
             if (head_written || !s.include) return;
             head_written = true;
-            std::fprintf(st.out, "HTTP/1.%d %d %.*s\r\n", r.version_minor, r.status,
-                         int(r.reason().size()), r.reason().data());
-            for (std::size_t i = 0; i < r.header_count(); ++i) {
-                const auto h = r.header_at(i);
-                std::fprintf(st.out, "%.*s: %.*s\r\n", int(h.name.size()), h.name.data(),
-                             int(h.value.size()), h.value.data());
-            }
-            std::fputs("\r\n", st.out);
+            std::fputs(tl_hop_heads.c_str(), st.out);
+            std::fputs(head_text(r).c_str(), st.out);
         };
         // To a file from one thread, bodies stream through a sink: memory stays bounded
         // whatever their size. Otherwise they are buffered, so a failed request prints no
@@ -775,6 +831,7 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     if (s.proxy_given) o.proxy = s.proxy;
     if (s.noproxy_given) o.no_proxy = s.noproxy;
     o.unix_socket = s.unix_socket;
+    o.tls = s.tls;
     if (s.user_agent_given) o.user_agent = s.user_agent;
 
     run_state st(s);
@@ -810,10 +867,16 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     constexpr bool learns = std::is_same<KeepAlive, idem::keep_alive::timeout_bounded>::value;
     const idem::retry::idempotent rp{s.retries + 1};
     // One pooled client per origin, also for one thread: one code path, one instantiation.
+#if defined(IDEM_FETCH_TLS)
+    using pool_t = idem::tls::basic_pool<KeepAlive, idem::retry::idempotent>;
+#else
     using pool_t = idem::basic_pool<KeepAlive, idem::retry::idempotent>;
+#endif
     const idem::pool_options po{std::size_t(s.max_connections), std::size_t(s.max_connections)};
     run_all<pool_t>(st, [&](const idem::url& origin, event_state& ev) {
         idem::client_options mine = o;
+        // As curl: https goes through https_proxy (or all_proxy), never http_proxy.
+        if (origin.tls && !s.proxy_given) mine.proxy = idem::proxy_from_environment(nullptr, true).proxy;
         for (const auto& p : s.resolves)
             if (idem::detail::iequals(p.host, origin.host) && p.port == origin.port) {
                 mine.resolver = &pinned_resolve;
@@ -821,6 +884,7 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
             }
         auto c = std::make_unique<pool_t>(origin.origin(), mine, po, ka, rp);
         ev.verbose = s.verbose;
+        ev.include = s.include;
         if constexpr (learns) {
             ev.client = c.get();
             ev.learned = [](const void* p) { return static_cast<const pool_t*>(p)->learned(); };

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     idem::client_options o;
-    idem::use_proxy_environment(o); // http_proxy (never HTTP_PROXY), all_proxy, no_proxy
+    idem::use_proxy_environment(o, argv[1]); // http_proxy (never HTTP_PROXY), all_proxy, no_proxy
     if (argc == 3) o.proxy = argv[2];
     idem::client c{url->origin(), o};
     if (c.init_error() != idem::errc{}) { // an https:// or SOCKS proxy, a bad port

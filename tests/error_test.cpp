@@ -16,7 +16,8 @@ const errc all_codes[] = {
     errc::unexpected_eof, errc::read_timeout, errc::write_timeout, errc::deadline_exceeded, errc::body_source_failed,
     errc::malformed_response, errc::header_too_large, errc::too_many_headers,
     errc::body_too_large, errc::line_too_long, errc::sink_aborted, errc::too_many_redirects,
-    errc::redirect_loop, errc::invalid_redirect, errc::system_error,
+    errc::redirect_loop, errc::invalid_redirect, errc::tls_handshake_failed, errc::certificate_rejected,
+    errc::proxy_refused, errc::tls_error, errc::system_error,
 };
 }
 
@@ -91,6 +92,14 @@ TEST_CASE("getaddrinfo codes map to errc") {
     CHECK(gai_to_error(EAI_NONAME, 0).code() == errc::resolve_failed);
     CHECK(gai_to_error(EAI_AGAIN, 0).code() == errc::resolve_failed);
     CHECK(gai_to_error(EAI_FAIL, 0).code() == errc::resolve_failed);
+    // A name that does not exist is told apart from a resolver that could not answer.
+    CHECK(gai_to_error(EAI_NONAME, 0).name_not_found());
+#if defined(EAI_NODATA)
+    CHECK(gai_to_error(EAI_NODATA, 0).name_not_found());
+#endif
+    CHECK(!gai_to_error(EAI_AGAIN, 0).name_not_found());
+    CHECK(!gai_to_error(EAI_FAIL, 0).name_not_found());
+    CHECK(!gai_to_error(EAI_MEMORY, 0).name_not_found());
     // getaddrinfo's own words are the reason.
     CHECK(gai_to_error(EAI_NONAME, 0).reason() == std::string_view(::gai_strerror(EAI_NONAME)));
     CHECK(gai_to_error(EAI_MEMORY, 0).code() == errc::out_of_memory);

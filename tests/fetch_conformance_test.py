@@ -4,10 +4,15 @@ stdout, the `error:` line and the exit status (RFC 9112 framing as seen by a use
 
 usage: fetch_conformance_test.py FETCH
 """
-import socket
+import os
+import re
+import ssl
 import subprocess
 import sys
-import threading
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from loopback import ConnectProxy, OneAtATime, make_certs, read_head  # noqa: E402
 
 CASES = [
     # name, fetch args, raw response, expected stdout (bytes) or None, expected error name or None
@@ -39,66 +44,40 @@ CASES = [
 ]
 
 
-class RawServer:
+class RawServer(OneAtATime):
     """Answers every connection with the same bytes, then closes it. With keep_open_once, the
     first connection stays open after its answer and is closed as the next request arrives (the
-    keep-alive race)."""
+    keep-alive race). `tls`, an ssl.SSLContext, serves https."""
 
-    def __init__(self, payload, keep_open_once=False):
+    def __init__(self, payload, keep_open_once=False, tls=None):
         self.payload = payload
         self.keep_open_once = keep_open_once
         self.request_lines = []
         self.heads = []
         self.bodies = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.running = True
-        self.thread = threading.Thread(target=self.loop)
-        self.thread.start()
+        super().__init__(tls=tls)
 
-    def loop(self):
-        while self.running:
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            with conn:
-                conn.settimeout(5)
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.request_lines.append(data.split(b"\r\n", 1)[0])
-                head, _, body = data.partition(b"\r\n\r\n")
-                self.heads.append(head)
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value.strip())
-                while len(body) < length:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    body += chunk
-                self.bodies.append(body)
-                conn.sendall(self.payload)
-                if self.keep_open_once:
-                    self.keep_open_once = False
-                    try:
-                        conn.recv(4096)  # the next request: dropped unanswered
-                    except OSError:
-                        pass
-
-    def stop(self):
-        self.running = False
-        self.thread.join()
-        self.sock.close()
+    def serve(self, conn):
+        head, body = read_head(conn)
+        if head is None:
+            return
+        self.request_lines.append(head.split(b"\r\n", 1)[0])
+        self.heads.append(head)
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        self.bodies.append(body)
+        conn.sendall(self.payload)
+        if self.keep_open_once:
+            self.keep_open_once = False
+            conn.recv(4096)  # the next request: dropped unanswered
 
 
 def main():
@@ -133,7 +112,6 @@ def main():
             passed += 1
             print(f"ok   {name}")
     # -o FILE streams bodies to the file (through a sink); -i puts each head before its body.
-    import os, tempfile
     server = RawServer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n")
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "out")
@@ -253,7 +231,73 @@ def main():
 
     # -L follows redirects; without it a 3xx is the response. A server that always redirects
     # to /next is a loop the second time round; --max-redirs bounds the chain.
-    clean_env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "all_proxy", "no_proxy")}
+    clean_env = {k: v for k, v in os.environ.items()
+                 if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+    # https: a fetch built with TLS tries to connect (nothing listens on port 1); one built
+    # without says so, and how to build it.
+    https = subprocess.run([fetch, "https://127.0.0.1:1/"], capture_output=True, timeout=30, env=clean_env)
+    if b"built without TLS" in https.stderr:
+        report("https without TLS says how to build it", https.returncode == 1 and
+               https.stderr.startswith(b"error: unsupported_scheme: this fetch was built without TLS") and
+               b"-DIDEM_FETCH_TLS" in https.stderr, https)
+    else:
+        report("https with TLS connects", https.returncode == 1 and
+               https.stderr.startswith(b"error: connection_refused: "), https)
+        # -v says how each new connection is protected, and loudly when -k skipped the checks.
+        with tempfile.TemporaryDirectory() as d:
+            ca, cert, key = make_certs(d)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", tls=ctx)
+            try:
+                url = f"https://127.0.0.1:{server.port}/"
+                checked = subprocess.run([fetch, "-v", "--cacert", ca, url], capture_output=True, timeout=30, env=clean_env)
+                skipped = subprocess.run([fetch, "-v", "-k", url], capture_output=True, timeout=30, env=clean_env)
+            finally:
+                server.stop()
+        report("-v names the TLS version, the cipher suite and what was verified",
+               checked.returncode == 0 and checked.stdout == b"ok" and
+               re.search(rb"\* connected \(TLSv1\.[23], TLS_\w+, certificate verified for the address\)\n",
+                         checked.stderr) is not None and
+               skipped.returncode == 0 and b", certificate not verified (insecure_skip_verify))" in skipped.stderr,
+               (checked.stderr, skipped.stderr))
+        # https through a proxy: a CONNECT tunnel, from -x or from https_proxy; -v shows the
+        # CONNECT head with the credentials masked; a refusal is its own error line.
+        with tempfile.TemporaryDirectory() as d:
+            ca, cert, key = make_certs(d)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", tls=ctx)
+            tunnels = ConnectProxy()
+            refuser = RawServer(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+            try:
+                url = f"https://localhost:{server.port}/"
+                via_flag = subprocess.run([fetch, "-v", "--cacert", ca, "-x", f"http://u:p@127.0.0.1:{tunnels.port}", url],
+                                          capture_output=True, timeout=30, env=clean_env)
+                via_env = subprocess.run([fetch, "--cacert", ca, url], capture_output=True, timeout=30,
+                                         env={**clean_env, "https_proxy": f"http://127.0.0.1:{tunnels.port}",
+                                              "http_proxy": f"http://127.0.0.1:{refuser.port}"})
+                refused = subprocess.run([fetch, "--cacert", ca, "-x", f"127.0.0.1:{refuser.port}", url],
+                                         capture_output=True, timeout=30, env=clean_env)
+            finally:
+                server.stop()
+                tunnels.stop()
+                refuser.stop()
+        target = f"localhost:{server.port}".encode()
+        report("https through a proxy goes in a CONNECT tunnel; -v shows it, credentials masked",
+               via_flag.returncode == 0 and via_flag.stdout == b"ok" and
+               b"> CONNECT " + target + b" HTTP/1.1\n" in via_flag.stderr and
+               b"> Proxy-Authorization: Basic ***\n" in via_flag.stderr and b"dTpw" not in via_flag.stderr and
+               b"certificate verified for the name" in via_flag.stderr and
+               len(tunnels.heads) == 2 and all(h.startswith(b"CONNECT " + target + b" HTTP/1.1\r\n") for h in tunnels.heads) and
+               b"Proxy-Authorization: Basic dTpw" in tunnels.heads[0],
+               (via_flag, tunnels.heads))
+        report("https_proxy is read for https (never http_proxy)", via_env.returncode == 0 and via_env.stdout == b"ok",
+               via_env)
+        report("a proxy that refuses the tunnel is proxy_refused, with its status",
+               refused.returncode == 1 and refused.stderr.startswith(b"error: proxy_refused: ") and
+               b"407" in refused.stderr and b"may have been executed" not in refused.stderr and
+               b", 1 attempt)" in refused.stderr, refused)
     server = RawServer(b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 5\r\n\r\nmoved")
     try:
         url = f"http://127.0.0.1:{server.port}/start"
@@ -267,13 +311,13 @@ def main():
            loop.stderr.startswith(b"error: redirect_loop: ") and b"may have been executed" in loop.stderr, loop)
     report("-L --max-redirs 0: one redirect is too many", bounded.returncode == 1 and
            bounded.stderr.startswith(b"error: too_many_redirects: ") and b"; Location: /next (GET" in bounded.stderr, bounded)
-    server = RawServer(b"HTTP/1.1 301 Moved\r\nLocation: https://secure.example/x\r\nContent-Length: 0\r\n\r\n")
+    server = RawServer(b"HTTP/1.1 301 Moved\r\nLocation: ftp://files.example/x\r\nContent-Length: 0\r\n\r\n")
     try:
-        tls = subprocess.run([fetch, "-L", f"http://127.0.0.1:{server.port}/"], capture_output=True, timeout=30, env=clean_env)
+        ftp = subprocess.run([fetch, "-L", f"http://127.0.0.1:{server.port}/"], capture_output=True, timeout=30, env=clean_env)
     finally:
         server.stop()
-    report("-L to https names the Location", tls.returncode == 1 and
-           tls.stderr.startswith(b"error: unsupported_scheme: ") and b"Location: https://secure.example/x" in tls.stderr, tls)
+    report("-L to another scheme names the Location", ftp.returncode == 1 and
+           ftp.stderr.startswith(b"error: unsupported_scheme: ") and b"Location: ftp://files.example/x" in ftp.stderr, ftp)
 
     # Proxies: -x, then the environment as curl reads it (never HTTP_PROXY), and --noproxy.
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

@@ -10,54 +10,34 @@ Without curl the test is skipped (exit 77), unless IDEM_REQUIRE_CURL=1, as in CI
 """
 import os
 import shutil
-import socket
+import ssl
 import subprocess
 import sys
 import tempfile
-import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from loopback import ConnectProxy, OneAtATime, make_certs, read_head  # noqa: E402
 
 # Fields compared when present in either request. Not compared, on purpose: User-Agent (each
 # names itself; -A rows compare it), Accept (curl sends "*/*", fetch sends nothing: any
 # response is taken), Connection (fetch says keep-alive, which HTTP/1.1 implies for curl).
-FIELDS = [b"content-type", b"content-length", b"authorization", b"referer", b"x-a", b"transfer-encoding", b"host"]
+FIELDS = [b"content-type", b"content-length", b"authorization", b"referer", b"x-a", b"transfer-encoding", b"host",
+          b"proxy-authorization"]
 
 
-class Recorder:
+class Recorder(OneAtATime):
     """Reads each request whole (Content-Length or chunked) and answers by path: /redirect
-    sends 302 to /final, anything else 200 with a fixed body. One request per connection."""
+    sends 302 to /final, anything else 200 with a fixed body. One request per connection;
+    `tls`, an ssl.SSLContext, serves https."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.requests = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.running = True
-        self.thread = threading.Thread(target=self.loop)
-        self.thread.start()
-
-    def loop(self):
-        while self.running:
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            with conn:
-                conn.settimeout(5)
-                try:
-                    self.serve(conn)
-                except OSError:
-                    pass
+        super().__init__(backlog=16, tls=tls)
 
     def serve(self, conn):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return
-            data += chunk
-        head, _, rest = data.partition(b"\r\n\r\n")
+        head, rest = read_head(conn)
+        if head is None:
+            return
         lines = head.split(b"\r\n")
         method, target, _ = lines[0].split(b" ", 2)
         fields = {}
@@ -90,16 +70,19 @@ class Recorder:
                 body += chunk
         self.requests.append((method, target, fields, body))
         if target == b"/redirect":
-            conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /final\r\nContent-Length: 5\r\nConnection: close\r\n\r\nmoved")
+            conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /final\r\nContent-Length: 5\r\nConnection: close\r\n\r\n" +
+                         (b"" if method == b"HEAD" else b"moved"))
         else:
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(b"answer")).encode() +
                          b"\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" +
                          (b"" if method == b"HEAD" else b"answer"))
 
-    def stop(self):
-        self.running = False
-        self.thread.join()
-        self.sock.close()
+def tls_context(d):
+    """A server context with a certificate for 127.0.0.1 and localhost signed by a CA in d/ca.pem."""
+    _, cert, key = make_certs(d)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
 
 
 def main():
@@ -115,7 +98,11 @@ def main():
     data_file = os.path.join(d, "data")
     with open(data_file, "wb") as f:
         f.write(b"one\r\ntwo\nthree")
-    # args (the URL's path is the last element), what to compare, why it may differ
+    tls, ca = tls_context(d), os.path.join(d, "ca.pem")
+    probe = subprocess.run([fetch, "-s", "https://127.0.0.1:1/"], capture_output=True)
+    fetch_has_tls = b"built without TLS" not in probe.stderr
+    # args (the URL's path is the last element), what to compare ("https": over TLS; "fails":
+    # both must exit non-zero), why it may differ
     rows = [
         (["-d", "a=1", "-d", "b=2", "/p"], "request", ""),
         (["-d", "@" + data_file, "/p"], "request", ""),
@@ -130,28 +117,51 @@ def main():
         (["-I", "/head"], "request+stdout", ""),
         (["-i", "/i"], "stdout", ""),
         (["-sSfL", "/redirect"], "request+stdout", ""),
+        (["-i", "-L", "/redirect"], "request+stdout", ""),
+        (["-I", "-L", "/redirect"], "request+stdout", ""),
         (["-s", "-o", "-", "-w", "%{http_code} %{num_redirects} %{size_download}\\n", "-L", "/redirect"], "stdout", ""),
         (["-s", "-w", "%{http_code}\\n", "/redirect"], "stdout", ""),
         (["--max-time", "5", "--connect-timeout", "2.5", "/t"], "request", ""),
+        (["--cacert", ca, "-i", "/secure"], "request+stdout+https", ""),
+        (["-k", "-sS", "/insecure"], "request+stdout+https", ""),
+        (["-sS", "/untrusted"], "request+fails+https", ""),  # the test CA is not the system's
+        (["--cacert", ca, "-sSL", "/redirect"], "request+stdout+https", ""),
+        # https through a proxy: a CONNECT tunnel, the credentials in the CONNECT only
+        (["-x", "PROXY", "--cacert", ca, "-sS", "/tunnel"], "request+stdout+https+proxy", ""),
         (["-XPOST", "-uuser:pw", "-sS", "/combined"], "request",
          "an empty POST: fetch sends Content-Length: 0, as RFC 9110 §8.6 asks of a user agent; "
          "curl sends none"),
     ]
     passed = failed = 0
-    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "all_proxy", "no_proxy")}
+    env = {k: v for k, v in os.environ.items()
+           if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
     for row in rows:
         args, compare, why = row
         path = args[-1]
+        if "https" in compare and not fetch_has_tls:
+            print(f"skip {' '.join(args)}: this fetch was built without TLS")
+            continue
         seen = {}
         out = {}
         for name, exe in (("curl", curl), ("fetch", fetch)):
-            server = Recorder()
+            server = Recorder(tls if "https" in compare else None)
+            proxy = ConnectProxy() if "proxy" in compare else None
             try:
-                url = f"http://127.0.0.1:{server.port}{path}"
-                r = subprocess.run([exe, *args[:-1], url], capture_output=True, timeout=30, env=env)
+                url = f"{'https' if 'https' in compare else 'http'}://127.0.0.1:{server.port}{path}"
+                given = [a.replace("PROXY", f"http://user:pw@127.0.0.1:{proxy.port}") if proxy else a for a in args[:-1]]
+                r = subprocess.run([exe, *given, url], capture_output=True, timeout=30, env=env)
             finally:
                 server.stop()
+                if proxy:
+                    proxy.stop()
             fields = []
+            if proxy:
+                # What the proxy was asked: the request line and the fields that matter, the
+                # origin's port (which differs between the two runs) written as PORT.
+                for h in proxy.heads:
+                    lines = h.replace(str(server.port).encode(), b"PORT").split(b"\r\n")
+                    f = dict((n.strip().lower(), v.strip()) for n, _, v in (x.partition(b":") for x in lines[1:]))
+                    fields.append(("CONNECT", lines[0], f.get(b"host"), f.get(b"proxy-authorization")))
             for method, target, f, body in server.requests:
                 kept = {k: v for k, v in f.items() if k in FIELDS}
                 kept.pop(b"host", None)  # the port differs; its presence is checked below
@@ -169,9 +179,13 @@ def main():
             seen = {k: strip(v) for k, v in seen.items()}
         if "request" in compare and seen["curl"] != seen["fetch"]:
             problems.append(f"the server saw curl {seen['curl']} and fetch {seen['fetch']}")
+        if "fails" in compare and (out["curl"][0] == 0 or out["fetch"][0] == 0):
+            problems.append(f"curl exited {out['curl'][0]} and fetch {out['fetch'][0]}; both must fail")
         if "stdout" in compare and out["curl"] != out["fetch"]:
             problems.append(f"curl printed {out['curl']} and fetch {out['fetch']}")
-        label = " ".join(a.replace(data_file, "FILE") for a in args[:-1]) + " " + path
+        if "proxy" in compare and not any(f[0] == "CONNECT" for f in seen["fetch"]):
+            problems.append("fetch did not ask the proxy for a tunnel")
+        label = " ".join(a.replace(data_file, "FILE").replace(ca, "CA") for a in args[:-1]) + " " + path
         if problems:
             failed += 1
             print(f"FAIL {label}: " + "; ".join(problems) + (f" ({why})" if why else ""))

@@ -90,10 +90,10 @@ def main():
 
     # -i prints the head, then the body; an unsupported scheme is an error line, and fetch goes on.
     server, url = start_server(race_demo, 1000)
-    r = fetch(fetch_exe, "-i", "https://example.com/", url + "/x", raw=True)
+    r = fetch(fetch_exe, "-i", "ftp://example.com/", url + "/x", raw=True)
     stop_server(server)
-    check(r.returncode == 1, "https: exit status is not 1")
-    check(r.stderr.startswith(b"error: unsupported_scheme: "), f"https: {r.stderr!r}")
+    check(r.returncode == 1, "ftp: exit status is not 1")
+    check(r.stderr.startswith(b"error: unsupported_scheme: "), f"ftp: {r.stderr!r}")
     check(r.stdout.startswith(b"HTTP/1.1 200 OK\r\n") and r.stdout.endswith(b"\r\n\r\nok"),
           f"-i output: {r.stdout!r}")
 

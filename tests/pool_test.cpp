@@ -19,17 +19,12 @@
 using namespace std::chrono_literals;
 using idem::errc;
 using idem_test::action;
+using idem_test::idle_after;
 using idem_test::server_config;
 using idem_test::step;
 using idem_test::test_server;
 
 namespace {
-
-server_config idle_after(std::chrono::milliseconds ms) {
-    server_config c;
-    c.idle_timeout = ms;
-    return c;
-}
 
 int per_thread(int quick) {
     const char* v = std::getenv("IDEM_LONG_TESTS");

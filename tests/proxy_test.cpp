@@ -10,23 +10,13 @@
 using namespace std::chrono_literals;
 using idem::errc;
 using idem_test::action;
+using idem_test::field;
+using idem_test::has_field;
+using idem_test::request_line;
 using idem_test::step;
 using idem_test::test_server;
 
 namespace {
-
-std::string request_line(const std::string& head) { return head.substr(0, head.find("\r\n")); }
-
-std::string field(const std::string& head, const std::string& name) {
-    const auto at = head.find("\r\n" + name + ": ");
-    if (at == std::string::npos) return {};
-    const auto from = at + name.size() + 4;
-    return head.substr(from, head.find("\r\n", from) - from);
-}
-
-bool has_field(const std::string& head, const std::string& name) {
-    return head.find("\r\n" + name + ": ") != std::string::npos;
-}
 
 // The server plays the proxy: it records what it is asked and answers.
 idem::client_options via(const test_server& proxy, const std::string& userinfo = {}) {
@@ -112,7 +102,20 @@ TEST_CASE("the environment is read as curl reads it, and only when asked") {
             return nullptr;
         }
         static const char* all(const char* n) { return std::string(n) == "ALL_PROXY" ? "http://all:3" : nullptr; }
+        static const char* https(const char* n) {
+            const std::string k = n;
+            if (k == "https_proxy") return "http://tls-lower:4";
+            if (k == "HTTPS_PROXY") return "http://tls-upper:5";
+            return lower(n);
+        }
+        static const char* https_upper(const char* n) { return std::string(n) == "https_proxy" ? nullptr : https(n); }
     };
+    // Each scheme its own variable, never the other's; all_proxy for both.
+    CHECK(idem::proxy_from_environment(&env::https, true).proxy == "http://tls-lower:4");
+    CHECK(idem::proxy_from_environment(&env::https_upper, true).proxy == "http://tls-upper:5");
+    CHECK(idem::proxy_from_environment(&env::https, false).proxy == "http://lower:1");
+    CHECK(idem::proxy_from_environment(&env::lower, true).proxy == "http://all:3");
+    CHECK(idem::proxy_from_environment(&env::upper_only, true).proxy.empty());
     auto e = idem::proxy_from_environment(&env::lower);
     CHECK(e.proxy == "http://lower:1");
     CHECK(e.no_proxy == "internal");
@@ -120,12 +123,23 @@ TEST_CASE("the environment is read as curl reads it, and only when asked") {
     CHECK(idem::proxy_from_environment(&env::all).proxy == "http://all:3");
 
     // A client that was not asked does not look.
+    for (const char* v : {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) ::unsetenv(v);
     ::setenv("http_proxy", "http://127.0.0.1:9", 1);
     idem::client_options o;
     CHECK(!idem::client{"http://example.com", o}.uses_proxy());
     idem::use_proxy_environment(o);
     CHECK(o.proxy == "http://127.0.0.1:9");
     CHECK(idem::client{"http://example.com", o}.uses_proxy());
+    // For an https client, http_proxy is not its proxy.
+    idem::client_options t;
+    idem::use_proxy_environment(t, "HTTPS://example.com");
+    CHECK(t.proxy.empty());
+    ::setenv("https_proxy", "http://127.0.0.1:10", 1);
+    idem::use_proxy_environment(t, "https://example.com");
+    CHECK(t.proxy == "http://127.0.0.1:10");
+    idem::use_proxy_environment(t, "http://example.com");
+    CHECK(t.proxy == "http://127.0.0.1:9");
+    ::unsetenv("https_proxy");
     ::unsetenv("http_proxy");
 }
 

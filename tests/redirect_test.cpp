@@ -6,12 +6,17 @@
 #include "support/test_server.hpp"
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
 using idem::errc;
 using idem_test::action;
+using idem_test::field;
+using idem_test::has_field;
+using idem_test::request_line;
 using idem_test::step;
 using idem_test::test_server;
 
@@ -29,22 +34,6 @@ step redirect(int code, const std::string& location) {
                 "HTTP/1.1 " + std::to_string(code) + " Moved\r\nLocation: " + location +
                     "\r\nContent-Length: 5\r\n\r\nmoved",
                 0ms, false};
-}
-
-std::string request_line(const std::string& head) { return head.substr(0, head.find("\r\n")); }
-
-bool has_field(const std::string& head, const std::string& name) {
-    std::string h = head, n = name + ":";
-    for (auto& c : h) c = char(std::tolower(static_cast<unsigned char>(c)));
-    for (auto& c : n) c = char(std::tolower(static_cast<unsigned char>(c)));
-    return h.find("\r\n" + n) != std::string::npos;
-}
-
-std::string field(const std::string& head, const std::string& name) {
-    const auto at = head.find("\r\n" + name + ": ");
-    if (at == std::string::npos) return {};
-    const auto from = at + name.size() + 4;
-    return head.substr(from, head.find("\r\n", from) - from);
 }
 
 } // namespace
@@ -80,15 +69,20 @@ TEST_CASE("a Location resolves against the URL that answered (RFC 3986 §5.2)") 
     CHECK(at("/%41") == "http://h:8080/%41");        // an escape stays as it is
 
     idem::url next;
-    CHECK(idem::detail::resolve_location(base, "https://h/x", next).code() == errc::unsupported_scheme);
+    REQUIRE(idem::detail::resolve_location(base, "https://h/x", next).code() == errc{});
+    CHECK(next.tls);
+    CHECK(next.origin() + next.target == "https://h/x");
+    idem::url secure = base;
+    secure.tls = true;
+    REQUIRE(idem::detail::resolve_location(secure, "//other/p", next).code() == errc{});
+    CHECK(next.origin() + next.target == "https://other/p"); // the base's scheme
+    CHECK(!idem::detail::same_origin(secure, base));           // the scheme is part of an origin
     CHECK(idem::detail::resolve_location(base, "ftp://h/x", next).code() == errc::unsupported_scheme);
     CHECK(idem::detail::resolve_location(base, "mailto:a@b", next).code() == errc::unsupported_scheme);
     CHECK(idem::detail::resolve_location(base, "http://u:p@h/x", next).code() == errc::invalid_redirect);
     CHECK(idem::detail::resolve_location(base, "http://[::1/x", next).code() == errc::invalid_redirect);
     CHECK(idem::detail::resolve_location(base, "http:///x", next).code() == errc::invalid_redirect);
     CHECK(idem::detail::resolve_location(base, "/a\tb", next).code() == errc::invalid_redirect);
-    const idem::error https = idem::detail::resolve_location(base, "https://h/x", next);
-    CHECK(https.reason().find("https") != std::string_view::npos);
 }
 
 TEST_CASE("the next method: 303 asks for GET (HEAD stays), a POST under 301 or 302 becomes GET") {
@@ -175,6 +169,59 @@ TEST_CASE("a chain through every redirect code ends at its answer, on one connec
     CHECK(s.connections() == 1);
     CHECK(c.stats().connections_opened == 1);
     CHECK(c.stats().retries == 0);
+}
+
+namespace {
+// What an event handler saw of the redirects a call followed: each 3xx's status and Location.
+struct hops_seen {
+    std::vector<std::string> hops;
+    static void on(const idem::event& e, void* ctx) {
+        if (e.kind != idem::event_kind::redirected) return;
+        REQUIRE(e.answer != nullptr);
+        auto& self = *static_cast<hops_seen*>(ctx);
+        self.hops.push_back(std::to_string(e.attempt) + " " + std::to_string(e.answer->status) + " " +
+                            std::string(e.answer->header("Location")));
+    }
+};
+} // namespace
+
+TEST_CASE("the event handler sees each redirect followed, with its response, and no other") {
+    test_server s;
+    hops_seen seen;
+    SUBCASE("a client") {
+        idem::client c{s.url(), following()};
+        c.set_event_handler(&hops_seen::on, &seen);
+        s.push(redirect(301, "/one"));
+        s.push(redirect(307, "/two"));
+        auto r = c.get("/start");
+        REQUIRE(r);
+        CHECK(r->status == 200);
+        CHECK(seen.hops == std::vector<std::string>{"1 301 /one", "2 307 /two"});
+        seen.hops.clear();
+        s.push(redirect(302, "/three")); // not followed: the call returns the 3xx, no event
+        idem::request q{"GET", "/start"};
+        q.redirects = idem::follow::no;
+        idem::response n;
+        REQUIRE(c.send(q, n));
+        CHECK(n.status == 302);
+        CHECK(seen.hops.empty());
+        s.push(redirect(302, "/four")); // refused by the chain (past max_redirects): not followed
+        idem::client_options one = following();
+        one.max_redirects = 0;
+        idem::client z{s.url(), one};
+        z.set_event_handler(&hops_seen::on, &seen);
+        auto t = z.get("/start");
+        CHECK(t.error() == errc::too_many_redirects);
+        CHECK(seen.hops.empty());
+    }
+    SUBCASE("a pool") {
+        idem::pool p{s.url(), following()};
+        p.set_event_handler(&hops_seen::on, &seen);
+        s.push(redirect(308, "/moved"));
+        auto r = p.get("/x");
+        REQUIRE(r);
+        CHECK(seen.hops == std::vector<std::string>{"1 308 /moved"});
+    }
 }
 
 TEST_CASE("a client's path prefix is not put before a Location") {
@@ -493,4 +540,46 @@ TEST_CASE("with no practical limit, a long chain of distinct URLs is followed to
     CHECK(r->redirects == 100);
     CHECK(r->url == s.url() + "/hop100");
     CHECK(s.connections() == 1);
+}
+
+TEST_CASE("a sink that throws on a hop to another origin: the exception leaves the call, the hop's connection is closed, the client stays usable") {
+    test_server a, b;
+    idem::client c{a.url(), following()};
+    a.push(redirect(302, b.url() + "/there"));
+    idem::response out;
+    bool thrown = false;
+    try {
+        (void)c.send(idem::request{"GET", "/start", {}, {}}, out, [](const char*, std::size_t) -> bool {
+            throw std::runtime_error("sink failed");
+        });
+    } catch (const std::runtime_error&) {
+        thrown = true;
+    }
+    CHECK(thrown);
+    CHECK(b.requests_seen() == 1);
+    CHECK(b.wait_all_closed(2s)); // the hop's client closed its connection as the exception passed
+    // The call guard went with the exception: the next call runs.
+    auto r = c.get("/after");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(a.requests_seen() == 2);
+}
+
+TEST_CASE("a second thread during a chain gets client_busy, also while a hop to another origin runs") {
+    test_server a, b;
+    idem::client c{a.url(), following()};
+    a.push(redirect(302, b.url() + "/slow"));
+    b.push(step{action::delay, {}, 600ms, false});
+    idem::result<idem::response> chain = idem::error(errc{});
+    std::thread t([&] { chain = c.get("/start"); });
+    REQUIRE(b.wait_requests_seen(1, 5s)); // the chain is on its hop now
+    auto busy = c.get("/other");
+    t.join();
+    REQUIRE(!busy);
+    CHECK(busy.error() == errc::client_busy);
+    CHECK(!busy.error().may_have_executed());
+    REQUIRE(chain);
+    CHECK(chain->status == 200);
+    CHECK(chain->redirects == 1);
+    CHECK(a.requests_seen() == 1); // the busy call sent nothing
 }

@@ -26,7 +26,8 @@ TEST_CASE("the retry table of DESIGN: each rule, both kinds of request") {
     };
     const row table[] = {
         {"connect refused, nothing sent", make(errc::connection_refused, false, written::none), true, true},
-        {"resolve failed, nothing sent", make(errc::resolve_failed, false, written::none), true, true},
+        {"resolve failed (the resolver could not answer), nothing sent", make(errc::resolve_failed, false, written::none), true, true},
+        {"the name does not exist", make(errc::resolve_failed, false, written::none).set_name_not_found(true), false, false},
         {"connect timeout, nothing sent", make(errc::connect_timeout, false, written::none), true, true},
         {"reused, first write failed before any byte", make(errc::broken_pipe, true, written::none), true, true},
         {"reused, EOF before any response byte", make(errc::server_closed_idle, true, written::all), true, false},
@@ -41,6 +42,7 @@ TEST_CASE("the retry table of DESIGN: each rule, both kinds of request") {
         {"malformed response", make(errc::malformed_response, true, written::all, true), false, false},
         {"deadline passed", make(errc::deadline_exceeded, false, written::none), false, false},
         {"invalid request", make(errc::invalid_request, false, written::none), false, false},
+        {"the proxy refused the tunnel, nothing sent", make(errc::proxy_refused, false, written::none), false, false},
     };
     const idem::retry::idempotent policy;
     // Rule 0 holds whatever the facts say: such an answer is never worth sending again.
@@ -48,7 +50,8 @@ TEST_CASE("the retry table of DESIGN: each rule, both kinds of request") {
                    errc::malformed_response, errc::header_too_large, errc::too_many_headers,
                    errc::body_too_large, errc::line_too_long, errc::sink_aborted,
                    errc::body_source_failed, errc::invalid_socket_path, errc::too_many_redirects,
-                   errc::redirect_loop, errc::invalid_redirect, errc::deadline_exceeded}) {
+                   errc::redirect_loop, errc::invalid_redirect, errc::tls_handshake_failed,
+                   errc::certificate_rejected, errc::proxy_refused, errc::deadline_exceeded}) {
         CAPTURE(c);
         for (written w : {written::none, written::all})
             CHECK(!policy.should_retry(failed_attempt{make(c, false, w), true, 1}));

@@ -1,12 +1,12 @@
 // The socket layer under a hostile process and network: periodic signals during connect,
 // write and read; a resolver that never answers; an address whose connects hang.
 #include "support/test_idem.hpp"
+#include "support/options.hpp"
+#include "support/resolver.hpp"
 #include "support/stall.hpp"
 #include "support/test_server.hpp"
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -14,65 +14,20 @@ using namespace std::chrono_literals;
 using idem::errc;
 using idem_test::action;
 using idem_test::hanging_listener;
+using idem_test::scripted_resolver;
+using idem_test::seconds_since;
+using idem_test::short_waits;
 using idem_test::signal_ticker;
 using idem_test::silent_reader;
 using idem_test::step;
 using idem_test::test_server;
+using idem_test::use;
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 std::string loopback_url(unsigned short port) { return "http://127.0.0.1:" + std::to_string(port); }
 
-idem::client_options short_waits() {
-    idem::client_options o;
-    o.connect_timeout = 300ms;
-    o.read_timeout = 300ms;
-    o.write_timeout = 300ms;
-    o.deadline = 10s;
-    return o;
-}
-
 using once_client = idem::basic_client<idem::keep_alive::timeout_bounded, idem::retry::never>;
-
-// A resolver a test controls: it counts its calls, can hang until released (bounded, so its
-// thread always ends), and answers with the addresses the test gives it.
-struct scripted_resolver {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool hang = false;
-    bool released = false;
-    unsigned calls = 0;
-    unsigned finished = 0;
-    idem::address_list answer;
-
-    static idem::error resolve(void* ctx, const char*, idem::address_list& out) {
-        auto& self = *static_cast<scripted_resolver*>(ctx);
-        std::unique_lock<std::mutex> l(self.mu);
-        ++self.calls;
-        if (self.hang) self.cv.wait_for(l, 20s, [&] { return self.released; });
-        out = self.answer;
-        ++self.finished;
-        self.cv.notify_all();
-        return out.count ? idem::error(errc{}) : idem::error(errc::resolve_failed, "no answer");
-    }
-    // Lets a hanging resolution end and waits for its thread, so nothing outlives the test.
-    void release_and_wait() {
-        std::unique_lock<std::mutex> l(mu);
-        released = true;
-        cv.notify_all();
-        cv.wait_for(l, 20s, [&] { return finished == calls; });
-    }
-    void add(const char* numeric) { REQUIRE(idem::detail::parse_numeric_host(numeric, answer)); }
-};
-
-void use(idem::client_options& o, scripted_resolver& r) {
-    o.resolver = &scripted_resolver::resolve;
-    o.resolver_context = &r;
-}
 
 } // namespace
 
@@ -191,6 +146,25 @@ TEST_CASE("names go through the resolver; numeric hosts never do") {
     CHECK(res.calls == 1);
     CHECK(s.last_head().find("Host: service.test:") != std::string::npos);
     res.release_and_wait();
+}
+
+TEST_CASE("a name that does not exist is asked once; a resolver that could not answer is asked again") {
+    for (bool no_such_name : {true, false}) {
+        CAPTURE(no_such_name);
+        scripted_resolver res; // no answer
+        res.no_such_name = no_such_name;
+        auto o = short_waits();
+        use(o, res);
+        idem::client c{"http://nowhere.test", o, {}, idem::retry::idempotent{3}.backoff(1ms, 1ms)};
+        auto r = c.post("/", "x");
+        REQUIRE(!r);
+        CHECK(r.error() == errc::resolve_failed);
+        CHECK(r.error().name_not_found() == no_such_name);
+        CHECK(!r.error().may_have_executed());
+        CHECK(r.error().attempts() == (no_such_name ? 1u : 3u));
+        CHECK(res.calls == (no_such_name ? 1u : 3u));
+        res.release_and_wait();
+    }
 }
 
 TEST_CASE("addresses race (RFC 8305): a hanging ::1 does not starve 127.0.0.1") {

@@ -33,10 +33,41 @@ TEST_CASE("valid http URLs") {
     CHECK(u->target == "/?q");
 }
 
-TEST_CASE("schemes other than http are unsupported, not crashes") {
-    CHECK(parse_url("https://example.com/").error() == errc::unsupported_scheme);
+TEST_CASE("schemes other than http and https are unsupported, not crashes") {
     CHECK(parse_url("ftp://example.com/").error() == errc::unsupported_scheme);
-    CHECK(parse_url("HTTPS://x").error() == errc::unsupported_scheme);
+    CHECK(parse_url("httpx://example.com/").error() == errc::unsupported_scheme);
+}
+
+TEST_CASE("https URLs: port 443 by default, left out of the authority, and the scheme in the origin") {
+    auto u = parse_url("HTTPS://Example.com/a?b");
+    REQUIRE(u);
+    CHECK(u->tls);
+    CHECK(u->port == 443);
+    CHECK(u->authority == "Example.com");
+    CHECK(u->origin() == "https://Example.com");
+    CHECK(u->target == "/a?b");
+    u = parse_url("https://h:80/");
+    REQUIRE(u);
+    CHECK(u->port == 80);
+    CHECK(u->authority == "h:80");
+    u = parse_url("https://[::1]:443");
+    REQUIRE(u);
+    CHECK(u->authority == "[::1]");
+    u = parse_url("http://h:443/");
+    REQUIRE(u);
+    CHECK(!u->tls);
+    CHECK(u->authority == "h:443");
+    CHECK(u->origin() == "http://h:443");
+}
+
+TEST_CASE("a client over the core's transport refuses https with a reason that says what to do") {
+    idem::client c{"https://example.com/"};
+    CHECK(c.init_error() == errc::unsupported_scheme);
+    auto r = c.get("/");
+    REQUIRE(!r);
+    CHECK(r.error().reason().find("idem/tls/openssl.hpp") != std::string_view::npos);
+    idem::pool p{"https://example.com/"};
+    CHECK(p.get("/").error() == errc::unsupported_scheme);
 }
 
 TEST_CASE("malformed URLs are invalid_url") {
@@ -73,8 +104,7 @@ TEST_CASE("a refused URL says why") {
         {"localhost:8000/x", errc::invalid_url, "the URL has no scheme"},
         {"127.0.0.1", errc::invalid_url, "the URL has no scheme"},
         {"1http://x", errc::invalid_url, "the scheme must start with a letter"},
-        {"https://example.com/", errc::unsupported_scheme, "https needs a TLS transport"},
-        {"ftp://example.com/", errc::unsupported_scheme, "only http:// URLs are supported"},
+        {"ftp://example.com/", errc::unsupported_scheme, "only http:// and https:// URLs are supported"},
         {"http://user:pw@host/", errc::invalid_url, "the URL has userinfo"},
         {"http:///path", errc::invalid_url, "the URL has no host"},
         {"http://[::1/", errc::invalid_url, "an IPv6 host needs its closing ']'"},

@@ -19,7 +19,7 @@ for target in response chunked; do
   if [ "$status" -ne 0 ]; then
     # The whole report: the sanitizer's stack, or the property that failed, and the input.
     tail -60 "$out/$target.log"
-    for f in crash-* timeout-* oom-*; do [ -e "$f" ] && { echo "input $f:"; od -c "$f" | head -40; }; done
+    for f in crash-* timeout-* oom-*; do [ -e "$f" ] && { echo "input $f:"; od -c "$f" | sed -n 1,40p; }; done
     echo "fuzzer $target failed"
     exit 1
   fi

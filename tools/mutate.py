@@ -6,14 +6,17 @@ suite notices. A mutation that survives is a rule no test defends.
                                     suites that defend the rule, run them); exit 1 on a survivor
     tools/mutate.py --list          the mutations, one a line
     tools/mutate.py NAME [NAME...]  only those (a prefix is enough)
+    tools/mutate.py -jN ...         N mutations at a time (default: cores + 1)
 
 Each mutation names the file, a piece of code that must occur exactly once (else the list is
 stale and the gate fails), what to put instead, and the test sources that must catch it. The
 doctest main is compiled once; each mutation compiles only its own test sources, against a
 patched copy of include/, with -O0. Add a mutation whenever a safety rule is added.
 """
+import concurrent.futures
 import os
 import pathlib
+import queue
 import shutil
 import subprocess
 import sys
@@ -23,6 +26,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CXX = os.environ.get("CXX", "c++")
 FLAGS = ["-std=c++17", "-O0", "-w", "-pthread"]
+JOBS = (os.cpu_count() or 1) + 1  # -jN to change
 HANG = 60  # seconds: a suite still running then is taken as caught (it hangs)
 
 C = "include/idem/client.hpp"
@@ -54,6 +58,11 @@ PROXY_T = ["tests/proxy_test.cpp"]
 PX = "include/idem/proxy.hpp"
 RR = "include/idem/redirect.hpp"
 PL = "include/idem/pool.hpp"
+TLS = "include/idem/tls/openssl.hpp"
+TN = "include/idem/tls/openssl.hpp"  # the CONNECT tunnel lives there
+TLS_T = ["tests/tls_test.cpp"]
+# What a test source links besides the C++ library.
+LIBS = {"tests/tls_test.cpp": ["-lssl", "-lcrypto"]}
 
 # name, file, original, mutated, tests; or name, file, [(original, mutated), ...], None, tests
 MUTATIONS = [
@@ -86,7 +95,7 @@ MUTATIONS = [
     ("a connection left mid-response stays open", C,
      "            if (!keep) conn.close();", "            (void)keep;", GUAR_T),
     ("Content-Length is reserved as the server says", RD,
-     "framing_.length < reserve_bound ? framing_.length : reserve_bound", "framing_.length", GUAR_T),
+     "framing_.length < reserve_bound ? std::size_t(framing_.length) : reserve_bound", "std::size_t(framing_.length)", GUAR_T),
     # One call at a time (guarantee 5).
     ("overlapping calls are let through", C,
      "owned(!f.exchange(true, std::memory_order_acquire))", "owned((f.store(true), true))", GUAR_T),
@@ -145,20 +154,24 @@ MUTATIONS = [
     ("a relative Location replaces the whole path", RR,
      "else merged.append(base_path.substr(0, base_path.rfind('/') + 1)).append(path);",
      "else merged.append(\"/\").append(path);", REDIR_T),
-    ("an https Location is followed over http", RR,
-     "    if (has_scheme && !iequals(std::string_view(loc).substr(0, end), \"http\"))\n",
+    ("a Location of another scheme is taken for a URL", RR,
+     "    if (has_scheme && !iequals(std::string_view(loc).substr(0, end), \"http\") &&\n        !iequals(std::string_view(loc).substr(0, end), \"https\"))\n",
      "    if (false)\n", REDIR_T),
     # Proxies (README "Proxies", RFC 9112 §3.2.2).
     ("the target is not absolute through a proxy", RQ, "    out.append(absolute);\n", "", PROXY_T),
     ("the proxy's credentials are not sent", RQ,
-     "    if (!pa && !proxy_authorization.empty())", "    if (false)", PROXY_T),
+     "    if (proxied && !pa)", "    if (false)", PROXY_T),
     ("no_proxy is ignored", C,
      "!o.unix_socket.empty() || no_proxy_matches(o.no_proxy, u.host, u.port)) return;", "!o.unix_socket.empty()) return;", PROXY_T),
     ("no_proxy matches inside a name", PX,
      "(tail.size() == host.size() || host[host.size() - entry.size() - 1] == '.')", "true", PROXY_T),
     ("a no_proxy port is ignored", PX, "if (!parse_port(port_text, p) || p != port) continue;", "(void)p;", PROXY_T),
     ("the uppercase HTTP_PROXY is read", PX,
-     "    e.proxy = read(\"http_proxy\");\n", "    e.proxy = read(\"http_proxy\");\n    if (e.proxy.empty()) e.proxy = read(\"HTTP_PROXY\");\n", PROXY_T),
+     "    if (https && e.proxy.empty()) e.proxy = read(\"HTTPS_PROXY\");\n",
+     "    if (https && e.proxy.empty()) e.proxy = read(\"HTTPS_PROXY\");\n    if (e.proxy.empty()) e.proxy = read(\"HTTP_PROXY\");\n",
+     PROXY_T),
+    ("an https client takes http_proxy", PX, 'e.proxy = read(https ? "https_proxy" : "http_proxy");',
+     'e.proxy = read("http_proxy");', PROXY_T),
     ("a proxy's control bytes reach the head", PX, "        if (u < 0x20 || u == 0x7f) return false;\n", "", PROXY_T),
     ("a proxy without a port gets 80", PX, "    p.port = has_port ? u->port : 1080;", "    p.port = u->port;", PROXY_T),
     ("the connection goes to the origin, not the proxy", C,
@@ -336,7 +349,7 @@ MUTATIONS = [
      "                else return parse_failure(errc::malformed_response, \"no CRLF after chunk data: the chunk sizes lie\");\n                ++i;",
      "                else {\n                    state_ = state::size_start; // as if the CRLF were there\n                    break;\n                }\n                ++i;", PARSER_T),
     ("the trailer is unbounded", CH, "        if (trailer_left_ == 0) return false;\n", "", PARSER_T),
-    ("a chunk size may overflow", CH, "if (remaining_ > (SIZE_MAX >> 4))", "if (false)", PARSER_T),
+    ("a chunk size may overflow", CH, "if (remaining_ > (UINT64_MAX >> 4))", "if (false)", PARSER_T),
     ("Content-Length has no digit limit", SY,
      "if (s.empty() || s.size() > max_digits) return false;", "if (s.empty()) return false;", PARSER_T),
     ("a body cut short at EOF is complete", RD,
@@ -346,6 +359,73 @@ MUTATIONS = [
      "if (method == \"HEAD\" || is_interim(r.status)", "if (is_interim(r.status)", PARSER_T),
     ("a buffered body is unbounded", RD, "if (k > max - out.body.size()) return false;", "if (false) return false;",
      PARSER_T + CLIENT_T),
+    # TLS (idem/tls/openssl.hpp): the server is proved, the probe reads records right, and an
+    # EOF is a clean end only with close_notify.
+    ("the certificate is not verified", TLS,
+     "SSL_CTX_set_verify(c.get(), SSL_VERIFY_PEER, nullptr);", "SSL_CTX_set_verify(c.get(), SSL_VERIFY_NONE, nullptr);", TLS_T),
+    ("the host is not checked against the certificate", TLS,
+     ": X509_VERIFY_PARAM_set1_host(vp, host.c_str(), host.size());", ": 1;", TLS_T),
+    ("an EOF without close_notify ends a body cleanly", C,
+     "if (reader.started() && !eof_is_clean(conn, has_clean_eof<Transport>{}))", "if (false)", TLS_T),
+    ("the TLS transport calls a bare EOF clean", TLS,
+     "                clean_eof_ = false;\n                return error(errc{});", "                return error(errc{});", TLS_T),
+    ("a close_notify on an idle connection reads as idle", TLS,
+     "        if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) return idem::detail::liveness::alive;\n        usable_ = false;\n        if (why == SSL_ERROR_ZERO_RETURN) {",
+     "        if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE || why == SSL_ERROR_ZERO_RETURN) return idem::detail::liveness::alive;\n        usable_ = false;\n        if (why == SSL_ERROR_ZERO_RETURN) {", TLS_T),
+    ("a session ticket on an idle connection reads as closed", TLS,
+     "if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) return idem::detail::liveness::alive;",
+     "if (why == SSL_ERROR_WANT_WRITE) return idem::detail::liveness::alive;", TLS_T),
+    ("a close_notify that came with the answer is not seen", C,
+     "            !detail::is_closing(conn_, detail::has_closing<Transport>{})) {", "            true) {", TLS_T),
+    ("a connection that skipped verification is described as verified", TLS,
+     "o.insecure_skip_verify ? \"certificate not verified (insecure_skip_verify)\"", "false ? \"certificate not verified (insecure_skip_verify)\"", TLS_T),
+    ("a session is offered to another name of the server", TLS,
+     "std::to_string(reinterpret_cast<std::uintptr_t>(ctx_.get())) + '\\0' + host + '\\0' +",
+     "std::to_string(reinterpret_cast<std::uintptr_t>(ctx_.get())) + '\\0' +", TLS_T),
+    ("a session is offered under other trust settings", TLS,
+     "session_key_ = std::to_string(reinterpret_cast<std::uintptr_t>(ctx_.get())) + '\\0' + host",
+     "session_key_ = std::string(\"ctx\") + '\\0' + host", TLS_T),
+    # Either check alone keeps sessions off (no callback, or no key for it): drop both.
+    ("resume_sessions = false still resumes", TLS,
+     [("        if (o.resume_sessions) {\n            // A context is never freed", "        if (true) {\n            // A context is never freed"),
+      ("    if (o.resume_sessions) {\n        // Sessions go to", "    if (true) {\n        // Sessions go to")],
+     None, TLS_T),
+    ("a resumed TLS 1.2 session is not kept", TLS,
+     "if (again != nullptr) detail::session_store::get().put(session_key_, again);",
+     "if (again != nullptr) SSL_SESSION_free(again);", TLS_T),
+    ("a signal restarts a TLS wait in full", TLS,
+     [("const auto end = start + (binds ? left : timeout);", "auto end = start + (binds ? left : timeout);"),
+      ("const int r = ::poll(&pf, 1, idem::detail::to_poll_ms(end - idem::detail::now()));",
+       "const int r = ::poll(&pf, 1, idem::detail::to_poll_ms(binds ? left : timeout));\n            end = idem::detail::now() + (binds ? left : timeout);")],
+     None, TLS_T),
+    # A name that does not exist is final (README "Errors", docs/retry-safety.md rule 0).
+    ("a name that does not exist is asked again", RT, "        if (f.err.name_not_found()) return false;\n", "",
+     RETRY_T + SOCKET_T),
+    ("getaddrinfo's EAI_NONAME reads as a resolver that could not answer", R,
+     "        return error(errc::resolve_failed, ::gai_strerror(rc)).set_name_not_found(true);",
+     "        return error(errc::resolve_failed, ::gai_strerror(rc));", ["tests/error_test.cpp"]),
+    # https through a proxy: a CONNECT tunnel (RFC 9110 §9.3.6, README "Proxies").
+    ("the proxy's credentials go inside the tunnel too", C,
+     "        r.tunnel = tunnel_head(u, p->authorization, o.user_agent);\n        return;",
+     "        r.tunnel = tunnel_head(u, p->authorization, o.user_agent);\n        r.authorization = p->authorization;\n        return;",
+     TLS_T),
+    ("a CONNECT target has no port", C, '    hostport.append(":").append(std::to_string(u.port));\n', "", TLS_T),
+    ("https through a proxy makes no tunnel", TLS, "        if (!d.tunnel.empty()) {", "        if (false) {", TLS_T),
+    ("a proxy's refusal opens the tunnel", TN, "if (head.status < 200 || head.status > 299)", "if (false)", TLS_T),
+    ("bytes after a tunnel's answer are let through", TN, "            if (!buf.empty())\n", "            if (false)\n", TLS_T),
+    ("the proxy's answer is awaited without end", TN,
+     "c.receive(chunk, sizeof chunk, d.connect_end - t, d.connect_end, got)",
+     "c.receive(chunk, sizeof chunk, std::chrono::hours(1), now() + std::chrono::hours(1), got)", TLS_T),
+    ("a proxy's refusal is retried", RT, "    case errc::proxy_refused:\n", "", RETRY_T + TLS_T),
+    ("a transport without tunnels is sent to a proxy for https", C,
+     "    if (u.tls && !tunnel_capable) {", "    if (false) {", TLS_T),
+    ("a signal restarts a TLS read's wait in full", TLS,
+     "            if (why == SSL_ERROR_WANT_READ) { // out of time, a signal, or a ticket or KeyUpdate read\n                io_.wait_for = end - idem::detail::now();",
+     "            if (why == SSL_ERROR_WANT_READ) { // out of time, a signal, or a ticket or KeyUpdate read\n                io_.wait_for = limit;",
+     TLS_T),
+    ("a TLS read never times out", TLS,
+     "                if (io_.timed_out || io_.wait_for.count() <= 0)\n",
+     "                if (false)\n", TLS_T),
     ("EOF on a reused connection is not the idle race", C,
      "if (!reader.started() && reused) return error(errc::server_closed_idle", "if (false) return error(errc::server_closed_idle", CLIENT_T),
 ]
@@ -355,11 +435,53 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
+def try_one(work, pristine, main_o, mutation):
+    """Applies one mutation to a fresh copy of include/ under `work`, builds its suites, runs
+    them. Returns (verdict, line): verdict is "killed", "survived" or "stale"."""
+    name, rel, old, new, tests = mutation
+    tests = list(dict.fromkeys(tests))  # each file once, in order
+    tree = work / "include"
+    if tree.exists():
+        shutil.rmtree(tree)
+    shutil.copytree(pristine / "include", tree)
+    path = work / rel
+    text = path.read_text()
+    edits = old if isinstance(old, list) else [(old, new)]
+    bad = [o for o, _ in edits if text.count(o) != 1]
+    if bad:
+        return "stale", f"STALE     {name}: {bad[0]!r} does not occur exactly once in {rel}"
+    for o, n in edits:
+        text = text.replace(o, n)
+    path.write_text(text)
+    exe = work / "t"
+    t0 = time.time()
+    libs = [lib for t in tests for lib in LIBS.get(t, [])]
+    r = sh([CXX, *FLAGS, "-I", str(tree), "-I", str(pristine / "tests"), str(main_o),
+            *[str(pristine / t) for t in tests], "-o", str(exe), *libs])
+    if r.returncode:
+        # A mutation that does not compile proves nothing about the tests.
+        return "stale", f"STALE     {name}: does not compile\n{r.stderr[:1500]}"
+    try:
+        # The first failing check is enough: stop there (doctest's --abort-after).
+        run = sh([str(exe), "--abort-after=1"], timeout=HANG, cwd=str(ROOT))
+        caught = run.returncode != 0
+    except subprocess.TimeoutExpired:
+        caught = True  # a hang is a failure the suite shows (by its timeout)
+    took = time.time() - t0
+    if caught:
+        return "killed", f"killed    {name} ({took:.0f} s)"
+    return "survived", f"SURVIVED  {name} ({took:.0f} s): no test in {', '.join(tests)} failed"
+
+
 def main(argv):
     if "--list" in argv:
         for m in MUTATIONS:
             print(m[0])
         return 0
+    jobs = JOBS
+    for a in argv:
+        if a.startswith("-j"):
+            jobs = max(1, int(a[2:]))
     names = [a for a in argv if not a.startswith("-")]
     chosen = [m for m in MUTATIONS if not names or any(m[0].startswith(n) for n in names)]
     if not chosen:
@@ -376,46 +498,27 @@ def main(argv):
         pristine = work / "pristine"
         shutil.copytree(ROOT / "include", pristine / "include")
         shutil.copytree(ROOT / "tests", pristine / "tests")
-        killed = survived = stale = 0
-        for name, rel, old, new, tests in chosen:
-            tests = list(dict.fromkeys(tests))  # each file once, in order
-            tree = work / "include"
-            if tree.exists():
-                shutil.rmtree(tree)
-            shutil.copytree(pristine / "include", tree)
-            path = work / rel
-            text = path.read_text()
-            edits = old if isinstance(old, list) else [(old, new)]
-            bad = [o for o, _ in edits if text.count(o) != 1]
-            if bad:
-                print(f"STALE     {name}: {bad[0]!r} does not occur exactly once in {rel}")
-                stale += 1
-                continue
-            for o, n in edits:
-                text = text.replace(o, n)
-            path.write_text(text)
-            exe = work / "t"
-            t0 = time.time()
-            r = sh([CXX, *FLAGS, "-I", str(tree), "-I", str(pristine / "tests"), str(main_o),
-                    *[str(pristine / t) for t in tests], "-o", str(exe)])
-            if r.returncode:
-                # A mutation that does not compile proves nothing about the tests.
-                print(f"STALE     {name}: does not compile\n{r.stderr[:1500]}")
-                stale += 1
-                continue
+        # Workers run mutations side by side, each in its own directory. Most of a suite's time
+        # is spent waiting on sockets and timeouts, not computing, so more workers than cores pay.
+        slots = queue.Queue()
+        for k in range(jobs):
+            (work / f"w{k}").mkdir()
+            slots.put(work / f"w{k}")
+
+        def run(m):
+            slot = slots.get()
             try:
-                run = sh([str(exe)], timeout=HANG, cwd=str(ROOT))
-                caught = run.returncode != 0
-            except subprocess.TimeoutExpired:
-                caught = True  # a hang is a failure the suite shows (by its timeout)
-            took = time.time() - t0
-            if caught:
-                killed += 1
-                print(f"killed    {name} ({took:.0f} s)")
-            else:
-                survived += 1
-                print(f"SURVIVED  {name} ({took:.0f} s): no test in {', '.join(tests)} failed")
-            sys.stdout.flush()
+                return try_one(slot, pristine, main_o, m)
+            finally:
+                slots.put(slot)
+
+        counts = {"killed": 0, "survived": 0, "stale": 0}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            for verdict, line in pool.map(run, chosen):  # printed in list order
+                counts[verdict] += 1
+                print(line)
+                sys.stdout.flush()
+        killed, survived, stale = counts["killed"], counts["survived"], counts["stale"]
         print(f"mutations: {killed} killed, {survived} survived, {stale} stale")
         print(f"{killed} passed, {survived + stale} failed")
         return 0 if survived == 0 and stale == 0 else 1

@@ -52,7 +52,7 @@ public:
             st.consumed = n;
             break;
         case body_kind::length: {
-            const std::size_t take = n < remaining_ ? n : remaining_;
+            const std::size_t take = n < remaining_ ? n : std::size_t(remaining_);
             if (take != 0 && !sink(p, take)) return parse_failure(errc::body_too_large, "the body exceeds max_body_bytes");
             remaining_ -= take;
             st.consumed = take;
@@ -96,15 +96,15 @@ private:
             case state::size_start:
                 // chunk-size = 1*HEXDIG (§7.1); no sign, no "0x", no leading space.
                 if (hex_value(c) < 0) return parse_failure(errc::malformed_response, "a chunk size is not hex (RFC 9112 §7.1)");
-                remaining_ = std::size_t(hex_value(c));
+                remaining_ = std::uint64_t(hex_value(c));
                 state_ = state::size;
                 ++i;
                 break;
             case state::size:
                 if (hex_value(c) >= 0) {
                     // Overflow guard: a size that cannot fit is an attack, not a big body.
-                    if (remaining_ > (SIZE_MAX >> 4)) return parse_failure(errc::malformed_response, "a chunk size overflows");
-                    remaining_ = (remaining_ << 4) | std::size_t(hex_value(c));
+                    if (remaining_ > (UINT64_MAX >> 4)) return parse_failure(errc::malformed_response, "a chunk size overflows");
+                    remaining_ = (remaining_ << 4) | std::uint64_t(hex_value(c));
                 } else if (c == ';') {
                     state_ = state::ext;
                 } else if (c == ' ' || c == '\t') {
@@ -140,7 +140,7 @@ private:
                 break;
             case state::data: {
                 const std::size_t avail = n - i;
-                const std::size_t take = avail < remaining_ ? avail : remaining_;
+                const std::size_t take = avail < remaining_ ? avail : std::size_t(remaining_);
                 if (!sink(p + i, take)) return parse_failure(errc::body_too_large, "the body exceeds max_body_bytes");
                 remaining_ -= take;
                 i += take;
@@ -203,7 +203,7 @@ private:
 
     body_kind kind_ = body_kind::none;
     state state_ = state::size_start;
-    std::size_t remaining_ = 0;
+    std::uint64_t remaining_ = 0; // 64 bits on every target: a length may pass 2^32
     std::size_t trailer_left_ = 0;
     std::size_t max_line_ = 8192;
     std::size_t line_ = 0;

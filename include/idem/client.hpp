@@ -66,12 +66,17 @@ struct client_options {
     std::string proxy;
     /// Hosts reached without the proxy, as curl reads no_proxy (see no_proxy_matches).
     std::string no_proxy;
+    /// How https servers are checked, by a TLS transport (idem/tls/openssl.hpp): the
+    /// certificate against the system's CAs (or ca_file, ca_path) and the URL's host.
+    tls_options tls;
 };
 
-/// Sets `o.proxy` and `o.no_proxy` from the environment (proxy_from_environment): idem reads
-/// it only when asked.
-inline client_options& use_proxy_environment(client_options& o) {
-    proxy_environment e = proxy_from_environment();
+/// Sets `o.proxy` and `o.no_proxy` from the environment (proxy_from_environment) for a client
+/// of `base_url`'s scheme (https_proxy for https, http_proxy otherwise): idem reads it only
+/// when asked.
+inline client_options& use_proxy_environment(client_options& o, std::string_view base_url = "http:") {
+    const bool https = base_url.size() >= 6 && detail::iequals(base_url.substr(0, 6), "https:");
+    proxy_environment e = proxy_from_environment(nullptr, https);
     o.proxy = std::move(e.proxy);
     o.no_proxy = std::move(e.no_proxy);
     return o;
@@ -87,6 +92,7 @@ enum class event_kind : unsigned char {
     retry,         ///< the retry policy sends the request again
     closed,        ///< the connection was closed after an exchange
     learned,       ///< the keep-alive policy's bound changed (idle_for: the bound now)
+    redirected,    ///< a 3xx is followed (`answer`: that response; its body is not kept)
 };
 
 struct event {
@@ -95,6 +101,11 @@ struct event {
                                        ///< `learned`, the bound now in force
     unsigned attempt;                  ///< the attempt it happened in
     errc err;                          ///< the failure behind a retry or stale_failure
+    const response* answer = nullptr;  ///< for `redirected`: the 3xx, valid during the call
+    std::string_view security{};       ///< for `connected`: how the new connection is protected,
+                                       ///< as its transport says (TLS: protocol, cipher suite,
+                                       ///< what was verified); empty over plaintext; valid
+                                       ///< during the call
 };
 
 using event_handler = void (*)(const event&, void* context);
@@ -118,11 +129,28 @@ struct route {
     std::uint16_t port = 0;
     std::string absolute;      ///< "http://authority" before each target, through a proxy
     std::string authorization; ///< the proxy's Proxy-Authorization value, or empty
+    std::string tunnel;        ///< https through a proxy: the CONNECT head that opens each connection
 };
 
-inline void route_for(const url& u, const client_options& o, route& r, error& err) {
+/// The head that asks a proxy for a tunnel to `u`'s origin (RFC 9110 §9.3.6): the target in
+/// authority-form, always with its port (RFC 9112 §3.2.3), the proxy's credentials, if any,
+/// here and never inside the tunnel.
+inline std::string tunnel_head(const url& u, std::string_view authorization, std::string_view user_agent) {
+    std::string hostport = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+    hostport.append(":").append(std::to_string(u.port));
+    std::string h = "CONNECT " + hostport + " HTTP/1.1\r\nHost: " + hostport + "\r\n";
+    if (!user_agent.empty()) h.append("User-Agent: ").append(user_agent).append("\r\n");
+    if (!authorization.empty()) h.append("Proxy-Authorization: ").append(authorization).append("\r\n");
+    return h.append("\r\n");
+}
+
+inline void route_for(const url& u, const client_options& o, route& r, error& err, bool tunnel_capable) {
     r = route{};
     if (o.proxy.empty() || !o.unix_socket.empty() || no_proxy_matches(o.no_proxy, u.host, u.port)) return;
+    if (u.tls && !tunnel_capable) {
+        err = error(errc::unsupported_scheme, "https through a proxy needs a transport that makes CONNECT tunnels (idem::tls::transport does)");
+        return;
+    }
     auto p = parse_proxy(o.proxy);
     if (!p) {
         err = p.error().code() == errc::invalid_url
@@ -134,21 +162,30 @@ inline void route_for(const url& u, const client_options& o, route& r, error& er
     r.proxied = true;
     r.host = std::move(p->host);
     r.port = p->port;
+    if (u.tls) { // a tunnel: requests inside it are the origin's, in origin-form
+        r.tunnel = tunnel_head(u, p->authorization, o.user_agent);
+        return;
+    }
     r.authorization = std::move(p->authorization);
-    r.absolute = "http://" + u.authority;
+    r.absolute = u.origin();
 }
 
 /// Reads a client's base URL and checks its options, once for every kind of client: the origin
 /// into `u`, the path that prefixes every target into `prefix`, where connections go into `r`,
 /// and why not into `err`.
 inline void parse_base_url(std::string_view base_url, const client_options& o, url& u,
-                           std::string& prefix, error& err, route* r = nullptr) {
+                           std::string& prefix, error& err, bool tls_capable, bool tunnel_capable,
+                           route* r = nullptr) {
     auto parsed = parse_url(base_url);
     if (!parsed) {
         err = parsed.error();
         return;
     }
     u = std::move(*parsed);
+    if (u.tls && !tls_capable) {
+        err = error(errc::unsupported_scheme, "https needs a TLS transport: include <idem/tls/openssl.hpp> and use idem::tls::client");
+        return;
+    }
     if (u.target.find('?') != std::string::npos) {
         err = error(errc::invalid_url, "a base URL cannot have a query; give it with each target");
         return;
@@ -165,7 +202,7 @@ inline void parse_base_url(std::string_view base_url, const client_options& o, u
     }
     if (err.code() != errc{}) return;
     route checked;
-    route_for(u, o, r ? *r : checked, err);
+    route_for(u, o, r ? *r : checked, err, tunnel_capable);
 }
 
 /// One receive from `conn` into `rbuf`, fed to `reader`. `done` when the response is complete;
@@ -180,6 +217,10 @@ error read_some(Transport& conn, std::string& rbuf, response_reader& reader,
     if (got == 0) {
         // EOF before any byte on a reused connection is the keep-alive race.
         if (!reader.started() && reused) return error(errc::server_closed_idle, "EOF before any response byte");
+        // Over TLS, an EOF without close_notify may be an attacker's (or a proxy's) cut: a
+        // response that was still being read is not complete (RFC 8446 §6.1).
+        if (reader.started() && !eof_is_clean(conn, has_clean_eof<Transport>{}))
+            return error(errc::unexpected_eof, "the TLS connection ended without close_notify: the response may be cut short");
         const errc fe = reader.finish_at_eof();
         if (fe != errc{})
             return error(fe, reader.started() ? "EOF inside the response" : "EOF before any response byte");
@@ -395,7 +436,8 @@ public:
     explicit basic_client(std::string_view base_url, client_options o = {}, KeepAlive ka = {},
                           Retry rp = {})
         : opts_(std::move(o)), ka_(std::move(ka)), retry_(std::move(rp)) {
-        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_, &route_);
+        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_, detail::tls_capable<Transport>::value,
+                               detail::tunnel_capable<Transport>::value, &route_);
     }
 
     /// errc{} when the client was built from a valid URL and options, else why not (the whole
@@ -501,8 +543,11 @@ private:
         bool source_read = pump_.touched(); // since its last rewind
         for (unsigned hops = 1;; ++hops) {
             // Every error from here on follows an answered request: it may have executed.
-            if (error ce = chain.advance(out, hops, opts_.max_redirects, r.source, source_read); ce.code() != errc{})
+            if (error ce = chain.advance(out, hops, opts_.max_redirects, r.source, source_read,
+                                         detail::tls_capable<Transport>::value);
+                ce.code() != errc{})
                 return ce.set_executed_earlier(true);
+            if (handler_) handler_(event{event_kind::redirected, {}, hops, errc{}, &out}, handler_ctx_);
             const detail::request_view hop = chain.hop(r);
             filter.method = chain.method();
             filter.has_body = chain.with_body();
@@ -670,6 +715,11 @@ private:
         d.resolver = opts_.resolver;
         d.resolver_context = opts_.resolver_context;
         d.unix_socket = opts_.unix_socket;
+        d.tls = url_.tls;
+        d.server_name = url_.host;
+        d.server_port = url_.port;
+        d.tls_settings = &opts_.tls;
+        d.tunnel = route_.tunnel;
         if (route_.proxied) return conn_.open(route_.host, route_.port, d);
         return conn_.open(url_.host, url_.port, d);
     }
@@ -692,7 +742,11 @@ private:
             }
             ++stats_.connections_opened;
             state_.opened(detail::now() - dial_start);
-            emit(event_kind::connected, {}, attempt);
+            if (handler_) {
+                event ev{event_kind::connected, {}, attempt, errc{}};
+                ev.security = detail::security_of(conn_, detail::has_security<Transport>{});
+                handler_(ev, handler_ctx_);
+            }
         }
         close_unless_kept guard{conn_};
         if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
@@ -721,8 +775,11 @@ private:
             detail::notify_reused(ka_, idle_for, detail::has_on_reused<KeepAlive>{});
             report_learning(attempt);
         }
+        // A server may say it closes in the same breath as the answer (a TLS close_notify
+        // already read): that connection is not kept, and its close teaches nothing.
         if (detail::connection_state::exchange_allows_reuse(KeepAlive::persistent, r, out, reader_,
-                                                            up.all_sent, stray)) {
+                                                            up.all_sent, stray) &&
+            !detail::is_closing(conn_, detail::has_closing<Transport>{})) {
             guard.keep = true;
             state_.kept(out, detail::now());
         } else {

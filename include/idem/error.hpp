@@ -28,6 +28,9 @@ enum class errc : int {
     host_unreachable = 13,
     connect_timeout = 14,
     pool_timeout = 15, ///< every pooled connection stayed busy until the deadline
+    tls_handshake_failed = 16, ///< the TLS handshake failed (no common version or cipher, an alert)
+    certificate_rejected = 17, ///< the server's certificate is not trusted for the URL's host
+    proxy_refused = 18,        ///< the proxy answered CONNECT with a status other than 2xx
     // the exchange
     connection_reset = 20,
     broken_pipe = 21,
@@ -37,6 +40,7 @@ enum class errc : int {
     write_timeout = 25,
     deadline_exceeded = 26,
     body_source_failed = 27, ///< the request body's source failed, ended early or could not rewind
+    tls_error = 28,          ///< the TLS layer failed after the handshake (a bad record, an alert)
     // what the server sent
     malformed_response = 30,
     header_too_large = 31,
@@ -66,6 +70,10 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::host_unreachable: return "host_unreachable";
     case errc::connect_timeout: return "connect_timeout";
     case errc::pool_timeout: return "pool_timeout";
+    case errc::tls_handshake_failed: return "tls_handshake_failed";
+    case errc::certificate_rejected: return "certificate_rejected";
+    case errc::proxy_refused: return "proxy_refused";
+    case errc::tls_error: return "tls_error";
     case errc::connection_reset: return "connection_reset";
     case errc::broken_pipe: return "broken_pipe";
     case errc::server_closed_idle: return "server_closed_idle";
@@ -94,7 +102,7 @@ namespace detail {
 inline const char* describe(errc e) noexcept {
     switch (e) {
     case errc::invalid_url: return "invalid URL";
-    case errc::unsupported_scheme: return "unsupported URL scheme (only http is supported)";
+    case errc::unsupported_scheme: return "unsupported URL scheme (https needs a TLS transport)";
     case errc::invalid_request: return "invalid request (method, target or header field)";
     case errc::invalid_socket_path: return "invalid Unix socket path (empty, too long for sockaddr_un, or holding a NUL)";
     case errc::client_busy: return "the client is busy with another call (from another thread, or from a body sink); use one client per thread, or an idem::pool";
@@ -104,6 +112,10 @@ inline const char* describe(errc e) noexcept {
     case errc::host_unreachable: return "host unreachable";
     case errc::connect_timeout: return "connect timed out";
     case errc::pool_timeout: return "no pooled connection became free before the deadline";
+    case errc::tls_handshake_failed: return "the TLS handshake failed";
+    case errc::certificate_rejected: return "the server's certificate was rejected";
+    case errc::proxy_refused: return "the proxy refused to open a tunnel to the server";
+    case errc::tls_error: return "the TLS connection failed";
     case errc::connection_reset: return "connection reset by peer";
     case errc::broken_pipe: return "broken pipe (the server closed the connection while we wrote)";
     case errc::server_closed_idle: return "server closed the reused connection before responding";
@@ -154,6 +166,9 @@ public:
         case errc::redirect_loop: return std::errc::too_many_symbolic_link_levels;
         case errc::sink_aborted: return std::errc::operation_canceled;
         case errc::body_source_failed: return std::errc::io_error;
+        case errc::tls_handshake_failed:
+        case errc::tls_error: return std::errc::protocol_error;
+        case errc::certificate_rejected: return std::errc::permission_denied;
         case errc::client_busy: return std::errc::device_or_resource_busy;
         case errc::invalid_socket_path: return std::errc::invalid_argument;
         case errc::out_of_memory: return std::errc::not_enough_memory;
@@ -206,6 +221,10 @@ public:
     /// The body came from a source that cannot produce it again (a pipe, a callback without a
     /// rewind) and some of it was read: no attempt can send it again, so none was made.
     constexpr bool body_spent() const noexcept { return body_spent_; }
+    /// errc::resolve_failed because the resolver said the name has no address (it does not
+    /// exist: EAI_NONAME, EAI_NODATA), not that it could not find out (EAI_AGAIN): asking
+    /// again at once gets the same answer, so the default retry policy does not.
+    constexpr bool name_not_found() const noexcept { return name_not_found_; }
     /// Attempts made in this call, the failing one included (0 when input was rejected).
     constexpr unsigned attempts() const noexcept { return attempts_; }
 
@@ -239,6 +258,7 @@ public:
     constexpr error& set_reason(const char* why) noexcept { reason_ = why; return *this; }
     constexpr error& set_body_started(bool v) noexcept { body_started_ = v; return *this; }
     constexpr error& set_body_spent(bool v) noexcept { body_spent_ = v; return *this; }
+    constexpr error& set_name_not_found(bool v) noexcept { name_not_found_ = v; return *this; }
 
     friend constexpr bool operator==(const error& a, errc b) noexcept { return a.code_ == b; }
     friend constexpr bool operator!=(const error& a, errc b) noexcept { return a.code_ != b; }
@@ -253,6 +273,7 @@ private:
     bool executed_earlier_ = false;
     bool body_started_ = false;
     bool body_spent_ = false;
+    bool name_not_found_ = false;
     unsigned attempts_ = 0;
 };
 

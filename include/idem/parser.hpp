@@ -5,8 +5,8 @@
 
 #include "response.hpp"
 
-#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string_view>
 
@@ -62,8 +62,10 @@ public:
         // the same bytes fail the same way however the network splits them: a line still
         // without its end that is already too long stops the read now, not at the head limit.
         std::size_t line_cross = long_line_;
-        if (end == 0 && n - line_start_ > lim.max_line_bytes)
-            line_cross = std::min(line_cross, line_start_ + lim.max_line_bytes + 1);
+        if (end == 0 && n - line_start_ > lim.max_line_bytes) {
+            const std::size_t cap = line_start_ + lim.max_line_bytes + 1;
+            if (cap < line_cross) line_cross = cap;
+        }
         const std::size_t have = end != 0 ? end : n;
         if (lim.max_head_bytes < have && lim.max_head_bytes < line_cross)
             return parse_failure(errc::header_too_large, "the head exceeds max_head_bytes");
@@ -214,16 +216,16 @@ enum class body_kind : unsigned char { none, length, chunked, until_close };
 
 struct framing {
     body_kind kind = body_kind::none;
-    std::size_t length = 0;  ///< for body_kind::length
+    std::uint64_t length = 0; ///< for body_kind::length (64 bits on every target)
     bool must_close = false; ///< the connection cannot carry another exchange afterwards
 };
 
 /// Parses a Content-Length value: 1*DIGIT, or a list of identical values (RFC 9110 §8.6).
-inline bool parse_content_length(std::string_view v, std::size_t& out) noexcept {
+inline bool parse_content_length(std::string_view v, std::uint64_t& out) noexcept {
     bool seen = false;
-    std::size_t first = 0;
+    std::uint64_t first = 0;
     const bool ok = each_list_item(v, [&](std::string_view item) {
-        std::size_t n = 0;
+        std::uint64_t n = 0;
         if (!parse_decimal(item, n)) return false; // signs, hex, junk, > 18 digits
         if (seen && n != first) return false;
         seen = true;
@@ -242,7 +244,7 @@ inline parse_step decide_framing(const response& r, std::string_view method, fra
     if (method == "HEAD" || is_interim(r.status) || r.status == 204 || r.status == 304) return {};
 
     bool has_te = false, chunked_last = false, has_cl = false;
-    std::size_t cl = 0;
+    std::uint64_t cl = 0;
     for (std::size_t i = 0, n = fields_of::count(r); i < n; ++i) {
         const field_kind k = fields_of::kind(r, i);
         if (k == field_kind::transfer_encoding) {
@@ -254,7 +256,7 @@ inline parse_step decide_framing(const response& r, std::string_view method, fra
                 return true;
             });
         } else if (k == field_kind::content_length) {
-            std::size_t n = 0;
+            std::uint64_t n = 0;
             // §6.3 rule 5: an invalid or conflicting Content-Length is unrecoverable.
             if (!parse_content_length(fields_of::value(r, i), n)) return parse_failure(errc::malformed_response, "Content-Length is not a decimal number, or lists differing values");
             if (has_cl && n != cl) return parse_failure(errc::malformed_response, "two Content-Length fields differ");
@@ -321,7 +323,7 @@ inline keep_alive_hint parse_keep_alive(std::string_view v) noexcept {
         if (eq == std::string_view::npos) return true;
         const auto name = trim_ows(item.substr(0, eq));
         const auto val = trim_ows(item.substr(eq + 1));
-        std::size_t n = 0;
+        std::uint64_t n = 0;
         if (parse_decimal(val, n, 9)) {
             if (iequals(name, "timeout")) k.timeout_s = long(n);
             else if (iequals(name, "max")) k.max = long(n);

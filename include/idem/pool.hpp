@@ -105,7 +105,7 @@ public:
     wakeup() noexcept {
         pthread_condattr_t a;
         pthread_condattr_init(&a);
-        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        use_cond_clock(&a);
         pthread_cond_init(&cv_, &a);
         pthread_condattr_destroy(&a);
     }
@@ -118,7 +118,7 @@ public:
     /// (or spuriously), locks it again.
     void wait_for(mutex& m, std::chrono::nanoseconds d) noexcept {
         timespec ts{};
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+        clock_gettime(cond_clock, &ts);
         const long long total = static_cast<long long>(ts.tv_nsec) + d.count() % 1000000000LL;
         ts.tv_sec += static_cast<std::time_t>(d.count() / 1000000000LL + total / 1000000000LL);
         ts.tv_nsec = static_cast<long>(total % 1000000000LL);
@@ -156,7 +156,8 @@ public:
                         KeepAlive ka = {}, Retry rp = {})
         : opts_(std::move(o)), popts_(p), learning_(std::move(ka)), retry_(std::move(rp)),
           base_(base_url) {
-        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_);
+        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_, detail::tls_capable<Transport>::value,
+                               detail::tunnel_capable<Transport>::value);
         if (init_error_.code() == errc{} && popts_.max_connections == 0)
             init_error_ = error(errc::invalid_request, "pool_options::max_connections is 0");
     }

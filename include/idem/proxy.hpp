@@ -1,4 +1,4 @@
-// idem: HTTP proxies for http:// targets — the proxy URL, which hosts bypass it (no_proxy, as
+// idem: HTTP proxies (for https targets, a CONNECT tunnel made by a TLS transport) — the proxy URL, which hosts bypass it (no_proxy, as
 // curl reads it), and the conventional environment, read only when asked.
 #ifndef IDEM_PROXY_HPP
 #define IDEM_PROXY_HPP
@@ -153,20 +153,23 @@ inline bool no_proxy_matches(std::string_view list, std::string_view host, std::
 
 /// A proxy and its exceptions as the environment gives them.
 struct proxy_environment {
-    std::string proxy;    ///< http_proxy, else all_proxy, else ALL_PROXY; empty: none
+    std::string proxy;    ///< http_proxy (https: https_proxy, HTTPS_PROXY), else all_proxy, else ALL_PROXY; empty: none
     std::string no_proxy; ///< no_proxy, else NO_PROXY
 };
 
-/// Reads the conventional variables as curl does for http:// URLs. The uppercase HTTP_PROXY is
-/// ignored: a CGI server sets it from a request's "Proxy:" field (the "httpoxy" hole).
-/// `get` is getenv unless a test or a caller's own configuration gives another.
-inline proxy_environment proxy_from_environment(const char* (*get)(const char*) = nullptr) {
+/// Reads the conventional variables as curl does: for http:// URLs http_proxy, for https://
+/// ones (`https`) https_proxy or HTTPS_PROXY, never the other scheme's. The uppercase
+/// HTTP_PROXY is ignored: a CGI server sets it from a request's "Proxy:" field (the "httpoxy"
+/// hole), which cannot make an HTTPS_PROXY. `get` is getenv unless a test or a caller's own
+/// configuration gives another.
+inline proxy_environment proxy_from_environment(const char* (*get)(const char*) = nullptr, bool https = false) {
     const auto read = [&](const char* name) -> std::string {
         const char* v = get ? get(name) : std::getenv(name);
         return v ? std::string(v) : std::string();
     };
     proxy_environment e;
-    e.proxy = read("http_proxy");
+    e.proxy = read(https ? "https_proxy" : "http_proxy");
+    if (https && e.proxy.empty()) e.proxy = read("HTTPS_PROXY");
     if (e.proxy.empty()) e.proxy = read("all_proxy");
     if (e.proxy.empty()) e.proxy = read("ALL_PROXY");
     e.no_proxy = read("no_proxy");

@@ -71,7 +71,7 @@ public:
                     return parse_failure(errc::body_too_large, "Content-Length exceeds max_body_bytes");
                 // Reserve on the server's word only up to a small bound; past it the body grows
                 // as bytes arrive, so a false Content-Length costs nothing it did not send.
-                out_->body.reserve(framing_.length < reserve_bound ? framing_.length : reserve_bound);
+                out_->body.reserve(framing_.length < reserve_bound ? std::size_t(framing_.length) : reserve_bound);
             }
             decoder_.start(framing_, lim_->max_head_bytes, lim_->max_line_bytes);
             head_done_ = true;

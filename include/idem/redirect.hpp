@@ -45,7 +45,7 @@ inline bool follows(const response& out, std::string_view method, bool has_body,
 }
 
 inline bool same_origin(const url& a, const url& b) noexcept {
-    return a.port == b.port && iequals(a.host, b.host);
+    return a.tls == b.tls && a.port == b.port && iequals(a.host, b.host);
 }
 
 /// Fields that carry the caller's credentials: never sent to an origin other than the one they
@@ -91,9 +91,10 @@ inline std::string remove_dot_segments(std::string_view in) {
 }
 
 /// Where a Location field points, resolved against the URL that answered (RFC 9110 §10.2.2,
-/// RFC 3986 §5.2): an absolute http URL, "//host/path", "/path", "?query" or a relative path.
-/// Spaces and non-ASCII bytes, which servers do send, are percent-encoded; controls are an error.
-/// A fragment is dropped. https (and every other scheme) is errc::unsupported_scheme.
+/// RFC 3986 §5.2): an absolute http or https URL, "//host/path" (the base's scheme), "/path",
+/// "?query" or a relative path. Spaces and non-ASCII bytes, which servers do send, are
+/// percent-encoded; controls are an error. A fragment is dropped. Every other scheme is
+/// errc::unsupported_scheme; whether https can be reached is the client's to say.
 inline error resolve_location(const url& base, std::string_view location, url& next) {
     location = trim_ows(location);
     const auto hash = location.find('#');
@@ -113,12 +114,11 @@ inline error resolve_location(const url& base, std::string_view location, url& n
     }
     const auto end = loc.find_first_of(":/?");
     const bool has_scheme = end != std::string::npos && loc[end] == ':' && end > 0 && is_alpha(loc[0]);
-    if (has_scheme && !iequals(std::string_view(loc).substr(0, end), "http"))
-        return error(errc::unsupported_scheme, iequals(std::string_view(loc).substr(0, end), "https")
-                                                   ? "the redirect goes to https://, which needs a TLS transport the core does not include"
-                                                   : "the redirect goes to a scheme other than http://");
+    if (has_scheme && !iequals(std::string_view(loc).substr(0, end), "http") &&
+        !iequals(std::string_view(loc).substr(0, end), "https"))
+        return error(errc::unsupported_scheme, "the redirect goes to a scheme other than http:// or https://");
     if (has_scheme || loc.compare(0, 2, "//") == 0) {
-        auto parsed = parse_url(has_scheme ? loc : "http:" + loc);
+        auto parsed = parse_url(has_scheme ? loc : (base.tls ? "https:" : "http:") + loc);
         if (!parsed) {
             const error e = parsed.error();
             return error(errc::invalid_redirect, e.reason().empty() ? "the Location is not a valid URL" : e.reason().data());
@@ -158,10 +158,13 @@ public:
     /// Moves to where `out` (a redirect that follows() said to follow) points, as hop number
     /// `hops`: the method and fields of the next request, the credential rule, the limit and
     /// the loop check. `source_read`: an earlier hop read the body's source.
+    /// `tls_capable`: the client's transport can reach https.
     error advance(const response& out, unsigned hops, unsigned max_redirects, const body_source* source,
-                  bool source_read) {
+                  bool source_read, bool tls_capable) {
         url next;
         if (error le = resolve_location(at_, out.header("Location"), next); le.code() != errc{}) return le;
+        if (next.tls && !tls_capable)
+            return error(errc::unsupported_scheme, "the redirect goes to https://, which needs a TLS transport (idem/tls/openssl.hpp)");
         if (hops > max_redirects)
             return error(errc::too_many_redirects, "the chain is longer than client_options::max_redirects");
         const redirect_method m = next_method(out.status, method_);

@@ -222,7 +222,7 @@ inline result<void> validate(detail::request_view r) noexcept {
         if (iequals(h.name, "Transfer-Encoding"))
             return bad("Transfer-Encoding is idem's to set: give the body, idem frames it");
         if (iequals(h.name, "Content-Length")) {
-            std::size_t n = 0;
+            std::uint64_t n = 0;
             if (!parse_decimal(h.value, n)) return bad("Content-Length is not a decimal number");
             if (r.chunked()) return bad("Content-Length given for a body source of unknown length; give the length to the source");
             if (n != r.body_size()) return bad("Content-Length differs from the body's size");
@@ -271,10 +271,12 @@ inline void write_head(std::string& out, const request_view& r, std::string_view
     if (r.target != "*") out.append(prefix).append(r.target);
     else if (absolute.empty()) out.append("*", 1);
     out.append(" HTTP/1.1\r\n", 11);
+    // pa: the caller gave the proxy's credentials, looked for only when there is a proxy's to give
+    const bool proxied = !proxy_authorization.empty();
     bool host = false, ua = false, conn = false, len = false, pa = false;
     for (const auto& h : r.headers) {
         host = host || iequals(h.name, "Host");
-        pa = pa || iequals(h.name, "Proxy-Authorization");
+        pa = pa || (proxied && iequals(h.name, "Proxy-Authorization"));
         ua = ua || iequals(h.name, "User-Agent");
         conn = conn || iequals(h.name, "Connection");
         len = len || iequals(h.name, "Content-Length");
@@ -282,7 +284,7 @@ inline void write_head(std::string& out, const request_view& r, std::string_view
     if (!host) out.append("Host: ", 6).append(authority).append("\r\n", 2);
     if (!ua && !user_agent.empty()) out.append("User-Agent: ", 12).append(user_agent).append("\r\n", 2);
     if (!conn) out.append("Connection: ", 12).append(connection).append("\r\n", 2);
-    if (!pa && !proxy_authorization.empty())
+    if (proxied && !pa)
         out.append("Proxy-Authorization: ", 21).append(proxy_authorization).append("\r\n", 2);
     for (const auto& h : r.headers)
         if (!iequals(h.name, "Expect")) out.append(h.name).append(": ", 2).append(h.value).append("\r\n", 2);

@@ -68,7 +68,14 @@ constexpr bool retry_is_safe(const failed_attempt& f, retry_rules rules = {}) no
     case errc::too_many_redirects:
     case errc::redirect_loop:
     case errc::invalid_redirect:
+    case errc::tls_handshake_failed:
+    case errc::certificate_rejected:
+    case errc::proxy_refused:
     case errc::deadline_exceeded: return false;
+    // The resolver said the name does not exist: it will say so again.
+    case errc::resolve_failed:
+        if (f.err.name_not_found()) return false;
+        break;
     default: break;
     }
     // Rule 1: not one byte reached the kernel (resolve or connect failed, or the first write
@@ -211,7 +218,7 @@ inline std::chrono::nanoseconds retry_after(
     const response& r,
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) noexcept {
     const auto v = detail::trim_ows(r.header("Retry-After"));
-    std::size_t secs = 0;
+    std::uint64_t secs = 0;
     if (detail::parse_decimal(v, secs, 9)) return std::chrono::seconds(secs);
     long long when = 0;
     if (!detail::parse_imf_fixdate(v, when)) return std::chrono::nanoseconds(-1);

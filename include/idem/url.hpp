@@ -11,16 +11,18 @@
 
 namespace idem {
 
-/// An absolute http URL, split into what a request needs.
+/// An absolute http or https URL, split into what a request needs.
 struct url {
     std::string host;        ///< name or address, IPv6 without brackets
     std::uint16_t port = 80;
     std::string target = "/"; ///< origin-form path and query (RFC 9112 §3.2.1), never empty
-    std::string authority;   ///< the Host header value (RFC 9110 §7.2): host, [v6], ":port" if not 80
+    std::string authority;   ///< the Host header value (RFC 9110 §7.2): host, [v6], ":port" if
+                             ///< not the scheme's default (80, or 443 for https)
+    bool tls = false;        ///< https: the connection is TLS (which needs a TLS transport)
 
-    /// "http://" + authority: the base URL of a client for this URL's origin, without its path
-    /// (a client's base path is a prefix of every target, so pass `target` to the call).
-    std::string origin() const { return "http://" + authority; }
+    /// The scheme and authority: the base URL of a client for this URL's origin, without its
+    /// path (a client's base path is a prefix of every target, so pass `target` to the call).
+    std::string origin() const { return (tls ? "https://" : "http://") + authority; }
 };
 
 namespace detail {
@@ -40,9 +42,10 @@ inline bool parse_port(std::string_view s, std::uint16_t& out) noexcept {
 
 } // namespace detail
 
-/// Parses "http://host[:port][/path][?query][#fragment]"; the fragment is dropped.
-/// https and every other scheme give errc::unsupported_scheme; anything malformed, userinfo
-/// included, gives errc::invalid_url.
+/// Parses "http://host[:port][/path][?query][#fragment]" (or https://, port 443 by default);
+/// the fragment is dropped. Every other scheme gives errc::unsupported_scheme; anything
+/// malformed, userinfo included, gives errc::invalid_url. Whether https can be reached is the
+/// client's to say: it needs a TLS transport (idem/tls/openssl.hpp).
 inline result<url> parse_url(std::string_view s) {
     using namespace detail;
     const auto bad = [](const char* why) { return error(errc::invalid_url, why); };
@@ -54,9 +57,8 @@ inline result<url> parse_url(std::string_view s) {
         if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.')
             return bad("the scheme has a character RFC 3986 §3.1 does not allow");
     if (!is_alpha(scheme[0])) return bad("the scheme must start with a letter");
-    if (iequals(scheme, "https"))
-        return error(errc::unsupported_scheme, "https needs a TLS transport, which the core does not include");
-    if (!iequals(scheme, "http")) return error(errc::unsupported_scheme, "only http:// URLs are supported");
+    const bool tls = iequals(scheme, "https");
+    if (!tls && !iequals(scheme, "http")) return error(errc::unsupported_scheme, "only http:// and https:// URLs are supported");
 
     auto rest = s.substr(colon + 3);
     const auto end = rest.find_first_of("/?#");
@@ -64,6 +66,8 @@ inline result<url> parse_url(std::string_view s) {
     auto tail = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
 
     url u;
+    u.tls = tls;
+    u.port = tls ? 443 : 80;
     if (auth.empty()) return bad("the URL has no host");
     if (auth.find('@') != std::string_view::npos)
         return bad("the URL has userinfo (user@host): credentials go in an Authorization header");
@@ -108,7 +112,7 @@ inline result<url> parse_url(std::string_view s) {
 
     const bool v6 = u.host.find(':') != std::string::npos;
     u.authority = v6 ? "[" + u.host + "]" : u.host;
-    if (u.port != 80) u.authority += ":" + std::to_string(u.port);
+    if (u.port != (tls ? 443 : 80)) u.authority += ":" + std::to_string(u.port);
     return u;
 }
 

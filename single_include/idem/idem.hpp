@@ -45,6 +45,9 @@ enum class errc : int {
     host_unreachable = 13,
     connect_timeout = 14,
     pool_timeout = 15, ///< every pooled connection stayed busy until the deadline
+    tls_handshake_failed = 16, ///< the TLS handshake failed (no common version or cipher, an alert)
+    certificate_rejected = 17, ///< the server's certificate is not trusted for the URL's host
+    proxy_refused = 18,        ///< the proxy answered CONNECT with a status other than 2xx
     // the exchange
     connection_reset = 20,
     broken_pipe = 21,
@@ -54,6 +57,7 @@ enum class errc : int {
     write_timeout = 25,
     deadline_exceeded = 26,
     body_source_failed = 27, ///< the request body's source failed, ended early or could not rewind
+    tls_error = 28,          ///< the TLS layer failed after the handshake (a bad record, an alert)
     // what the server sent
     malformed_response = 30,
     header_too_large = 31,
@@ -83,6 +87,10 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::host_unreachable: return "host_unreachable";
     case errc::connect_timeout: return "connect_timeout";
     case errc::pool_timeout: return "pool_timeout";
+    case errc::tls_handshake_failed: return "tls_handshake_failed";
+    case errc::certificate_rejected: return "certificate_rejected";
+    case errc::proxy_refused: return "proxy_refused";
+    case errc::tls_error: return "tls_error";
     case errc::connection_reset: return "connection_reset";
     case errc::broken_pipe: return "broken_pipe";
     case errc::server_closed_idle: return "server_closed_idle";
@@ -111,7 +119,7 @@ namespace detail {
 inline const char* describe(errc e) noexcept {
     switch (e) {
     case errc::invalid_url: return "invalid URL";
-    case errc::unsupported_scheme: return "unsupported URL scheme (only http is supported)";
+    case errc::unsupported_scheme: return "unsupported URL scheme (https needs a TLS transport)";
     case errc::invalid_request: return "invalid request (method, target or header field)";
     case errc::invalid_socket_path: return "invalid Unix socket path (empty, too long for sockaddr_un, or holding a NUL)";
     case errc::client_busy: return "the client is busy with another call (from another thread, or from a body sink); use one client per thread, or an idem::pool";
@@ -121,6 +129,10 @@ inline const char* describe(errc e) noexcept {
     case errc::host_unreachable: return "host unreachable";
     case errc::connect_timeout: return "connect timed out";
     case errc::pool_timeout: return "no pooled connection became free before the deadline";
+    case errc::tls_handshake_failed: return "the TLS handshake failed";
+    case errc::certificate_rejected: return "the server's certificate was rejected";
+    case errc::proxy_refused: return "the proxy refused to open a tunnel to the server";
+    case errc::tls_error: return "the TLS connection failed";
     case errc::connection_reset: return "connection reset by peer";
     case errc::broken_pipe: return "broken pipe (the server closed the connection while we wrote)";
     case errc::server_closed_idle: return "server closed the reused connection before responding";
@@ -171,6 +183,9 @@ public:
         case errc::redirect_loop: return std::errc::too_many_symbolic_link_levels;
         case errc::sink_aborted: return std::errc::operation_canceled;
         case errc::body_source_failed: return std::errc::io_error;
+        case errc::tls_handshake_failed:
+        case errc::tls_error: return std::errc::protocol_error;
+        case errc::certificate_rejected: return std::errc::permission_denied;
         case errc::client_busy: return std::errc::device_or_resource_busy;
         case errc::invalid_socket_path: return std::errc::invalid_argument;
         case errc::out_of_memory: return std::errc::not_enough_memory;
@@ -223,6 +238,10 @@ public:
     /// The body came from a source that cannot produce it again (a pipe, a callback without a
     /// rewind) and some of it was read: no attempt can send it again, so none was made.
     constexpr bool body_spent() const noexcept { return body_spent_; }
+    /// errc::resolve_failed because the resolver said the name has no address (it does not
+    /// exist: EAI_NONAME, EAI_NODATA), not that it could not find out (EAI_AGAIN): asking
+    /// again at once gets the same answer, so the default retry policy does not.
+    constexpr bool name_not_found() const noexcept { return name_not_found_; }
     /// Attempts made in this call, the failing one included (0 when input was rejected).
     constexpr unsigned attempts() const noexcept { return attempts_; }
 
@@ -256,6 +275,7 @@ public:
     constexpr error& set_reason(const char* why) noexcept { reason_ = why; return *this; }
     constexpr error& set_body_started(bool v) noexcept { body_started_ = v; return *this; }
     constexpr error& set_body_spent(bool v) noexcept { body_spent_ = v; return *this; }
+    constexpr error& set_name_not_found(bool v) noexcept { name_not_found_ = v; return *this; }
 
     friend constexpr bool operator==(const error& a, errc b) noexcept { return a.code_ == b; }
     friend constexpr bool operator!=(const error& a, errc b) noexcept { return a.code_ != b; }
@@ -270,6 +290,7 @@ private:
     bool executed_earlier_ = false;
     bool body_started_ = false;
     bool body_spent_ = false;
+    bool name_not_found_ = false;
     unsigned attempts_ = 0;
 };
 
@@ -496,13 +517,14 @@ constexpr bool list_has_token(std::string_view list, std::string_view token) noe
     return !each_list_item(list, [token](std::string_view item) { return !iequals(item, token); });
 }
 
-/// 1*DIGIT of at most `max_digits` digits (so the value cannot overflow); false on anything else.
-constexpr bool parse_decimal(std::string_view s, std::size_t& out, std::size_t max_digits = 18) noexcept {
+/// 1*DIGIT of at most `max_digits` digits (so the value cannot overflow 64 bits, whatever the
+/// word size: a length a server sends may pass 2^32 on a 32-bit target); false on anything else.
+constexpr bool parse_decimal(std::string_view s, std::uint64_t& out, std::size_t max_digits = 18) noexcept {
     if (s.empty() || s.size() > max_digits) return false;
-    std::size_t v = 0;
+    std::uint64_t v = 0;
     for (char c : s) {
         if (!is_digit(c)) return false;
-        v = v * 10 + std::size_t(c - '0');
+        v = v * 10 + std::uint64_t(c - '0');
     }
     out = v;
     return true;
@@ -516,16 +538,18 @@ constexpr bool parse_decimal(std::string_view s, std::size_t& out, std::size_t m
 
 namespace idem {
 
-/// An absolute http URL, split into what a request needs.
+/// An absolute http or https URL, split into what a request needs.
 struct url {
     std::string host;        ///< name or address, IPv6 without brackets
     std::uint16_t port = 80;
     std::string target = "/"; ///< origin-form path and query (RFC 9112 §3.2.1), never empty
-    std::string authority;   ///< the Host header value (RFC 9110 §7.2): host, [v6], ":port" if not 80
+    std::string authority;   ///< the Host header value (RFC 9110 §7.2): host, [v6], ":port" if
+                             ///< not the scheme's default (80, or 443 for https)
+    bool tls = false;        ///< https: the connection is TLS (which needs a TLS transport)
 
-    /// "http://" + authority: the base URL of a client for this URL's origin, without its path
-    /// (a client's base path is a prefix of every target, so pass `target` to the call).
-    std::string origin() const { return "http://" + authority; }
+    /// The scheme and authority: the base URL of a client for this URL's origin, without its
+    /// path (a client's base path is a prefix of every target, so pass `target` to the call).
+    std::string origin() const { return (tls ? "https://" : "http://") + authority; }
 };
 
 namespace detail {
@@ -545,9 +569,10 @@ inline bool parse_port(std::string_view s, std::uint16_t& out) noexcept {
 
 } // namespace detail
 
-/// Parses "http://host[:port][/path][?query][#fragment]"; the fragment is dropped.
-/// https and every other scheme give errc::unsupported_scheme; anything malformed, userinfo
-/// included, gives errc::invalid_url.
+/// Parses "http://host[:port][/path][?query][#fragment]" (or https://, port 443 by default);
+/// the fragment is dropped. Every other scheme gives errc::unsupported_scheme; anything
+/// malformed, userinfo included, gives errc::invalid_url. Whether https can be reached is the
+/// client's to say: it needs a TLS transport (idem/tls/openssl.hpp).
 inline result<url> parse_url(std::string_view s) {
     using namespace detail;
     const auto bad = [](const char* why) { return error(errc::invalid_url, why); };
@@ -559,9 +584,8 @@ inline result<url> parse_url(std::string_view s) {
         if (!is_alpha(c) && !is_digit(c) && c != '+' && c != '-' && c != '.')
             return bad("the scheme has a character RFC 3986 §3.1 does not allow");
     if (!is_alpha(scheme[0])) return bad("the scheme must start with a letter");
-    if (iequals(scheme, "https"))
-        return error(errc::unsupported_scheme, "https needs a TLS transport, which the core does not include");
-    if (!iequals(scheme, "http")) return error(errc::unsupported_scheme, "only http:// URLs are supported");
+    const bool tls = iequals(scheme, "https");
+    if (!tls && !iequals(scheme, "http")) return error(errc::unsupported_scheme, "only http:// and https:// URLs are supported");
 
     auto rest = s.substr(colon + 3);
     const auto end = rest.find_first_of("/?#");
@@ -569,6 +593,8 @@ inline result<url> parse_url(std::string_view s) {
     auto tail = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
 
     url u;
+    u.tls = tls;
+    u.port = tls ? 443 : 80;
     if (auth.empty()) return bad("the URL has no host");
     if (auth.find('@') != std::string_view::npos)
         return bad("the URL has userinfo (user@host): credentials go in an Authorization header");
@@ -613,7 +639,7 @@ inline result<url> parse_url(std::string_view s) {
 
     const bool v6 = u.host.find(':') != std::string::npos;
     u.authority = v6 ? "[" + u.host + "]" : u.host;
-    if (u.port != 80) u.authority += ":" + std::to_string(u.port);
+    if (u.port != (tls ? 443 : 80)) u.authority += ":" + std::to_string(u.port);
     return u;
 }
 
@@ -628,11 +654,22 @@ inline result<url> parse_url(std::string_view s) {
 #define IDEM_BODY_HPP
 
 // idem: the clock idle ages and deadlines are measured on.
+//
+// Portability: each Linux-only call has a fallback for macOS and the BSDs, chosen by what the
+// system defines; IDEM_FORCE_FALLBACKS picks every fallback even on Linux, so CI compiles
+// them (it is for that check, not for use: on Linux it would let a write raise SIGPIPE).
+//   CLOCK_BOOTTIME            -> CLOCK_MONOTONIC (idle ages then stop while the machine sleeps)
+//   MSG_NOSIGNAL              -> SO_NOSIGPIPE on each socket (detail/socket.hpp)
+//   SOCK_CLOEXEC              -> fcntl(FD_CLOEXEC) right after socket()
+//   pthread_condattr_setclock -> timed waits on CLOCK_REALTIME (macOS has no setclock)
 #ifndef IDEM_DETAIL_CLOCK_HPP
 #define IDEM_DETAIL_CLOCK_HPP
 
 #include <chrono>
 #include <ctime>
+
+#include <pthread.h>
+#include <time.h>
 
 namespace idem {
 namespace detail {
@@ -641,7 +678,7 @@ namespace detail {
 /// Linux), so a device waking from suspend sees its idle connections as old as they are.
 inline std::chrono::nanoseconds now() noexcept {
     timespec ts{};
-#if defined(CLOCK_BOOTTIME)
+#if defined(CLOCK_BOOTTIME) && !defined(IDEM_FORCE_FALLBACKS)
     ::clock_gettime(CLOCK_BOOTTIME, &ts);
 #else
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -675,6 +712,15 @@ inline void sleep_for(std::chrono::nanoseconds d) noexcept {
     while (::nanosleep(&ts, &ts) != 0) {
     }
 }
+
+/// The clock a condition variable's timed wait is measured on, and how to ask for it.
+#if defined(__APPLE__) || defined(IDEM_FORCE_FALLBACKS)
+constexpr clockid_t cond_clock = CLOCK_REALTIME;
+inline void use_cond_clock(pthread_condattr_t*) noexcept {}
+#else
+constexpr clockid_t cond_clock = CLOCK_MONOTONIC;
+inline void use_cond_clock(pthread_condattr_t* a) noexcept { pthread_condattr_setclock(a, CLOCK_MONOTONIC); }
+#endif
 
 } // namespace detail
 } // namespace idem
@@ -1145,7 +1191,7 @@ inline result<void> validate(detail::request_view r) noexcept {
         if (iequals(h.name, "Transfer-Encoding"))
             return bad("Transfer-Encoding is idem's to set: give the body, idem frames it");
         if (iequals(h.name, "Content-Length")) {
-            std::size_t n = 0;
+            std::uint64_t n = 0;
             if (!parse_decimal(h.value, n)) return bad("Content-Length is not a decimal number");
             if (r.chunked()) return bad("Content-Length given for a body source of unknown length; give the length to the source");
             if (n != r.body_size()) return bad("Content-Length differs from the body's size");
@@ -1194,10 +1240,12 @@ inline void write_head(std::string& out, const request_view& r, std::string_view
     if (r.target != "*") out.append(prefix).append(r.target);
     else if (absolute.empty()) out.append("*", 1);
     out.append(" HTTP/1.1\r\n", 11);
+    // pa: the caller gave the proxy's credentials, looked for only when there is a proxy's to give
+    const bool proxied = !proxy_authorization.empty();
     bool host = false, ua = false, conn = false, len = false, pa = false;
     for (const auto& h : r.headers) {
         host = host || iequals(h.name, "Host");
-        pa = pa || iequals(h.name, "Proxy-Authorization");
+        pa = pa || (proxied && iequals(h.name, "Proxy-Authorization"));
         ua = ua || iequals(h.name, "User-Agent");
         conn = conn || iequals(h.name, "Connection");
         len = len || iequals(h.name, "Content-Length");
@@ -1205,7 +1253,7 @@ inline void write_head(std::string& out, const request_view& r, std::string_view
     if (!host) out.append("Host: ", 6).append(authority).append("\r\n", 2);
     if (!ua && !user_agent.empty()) out.append("User-Agent: ", 12).append(user_agent).append("\r\n", 2);
     if (!conn) out.append("Connection: ", 12).append(connection).append("\r\n", 2);
-    if (!pa && !proxy_authorization.empty())
+    if (proxied && !pa)
         out.append("Proxy-Authorization: ", 21).append(proxy_authorization).append("\r\n", 2);
     for (const auto& h : r.headers)
         if (!iequals(h.name, "Expect")) out.append(h.name).append(": ", 2).append(h.value).append("\r\n", 2);
@@ -1324,7 +1372,6 @@ struct fields_of {
 #define IDEM_PARSER_HPP
 
 
-#include <algorithm>
 #include <cstring>
 
 namespace idem {
@@ -1379,8 +1426,10 @@ public:
         // the same bytes fail the same way however the network splits them: a line still
         // without its end that is already too long stops the read now, not at the head limit.
         std::size_t line_cross = long_line_;
-        if (end == 0 && n - line_start_ > lim.max_line_bytes)
-            line_cross = std::min(line_cross, line_start_ + lim.max_line_bytes + 1);
+        if (end == 0 && n - line_start_ > lim.max_line_bytes) {
+            const std::size_t cap = line_start_ + lim.max_line_bytes + 1;
+            if (cap < line_cross) line_cross = cap;
+        }
         const std::size_t have = end != 0 ? end : n;
         if (lim.max_head_bytes < have && lim.max_head_bytes < line_cross)
             return parse_failure(errc::header_too_large, "the head exceeds max_head_bytes");
@@ -1531,16 +1580,16 @@ enum class body_kind : unsigned char { none, length, chunked, until_close };
 
 struct framing {
     body_kind kind = body_kind::none;
-    std::size_t length = 0;  ///< for body_kind::length
+    std::uint64_t length = 0; ///< for body_kind::length (64 bits on every target)
     bool must_close = false; ///< the connection cannot carry another exchange afterwards
 };
 
 /// Parses a Content-Length value: 1*DIGIT, or a list of identical values (RFC 9110 §8.6).
-inline bool parse_content_length(std::string_view v, std::size_t& out) noexcept {
+inline bool parse_content_length(std::string_view v, std::uint64_t& out) noexcept {
     bool seen = false;
-    std::size_t first = 0;
+    std::uint64_t first = 0;
     const bool ok = each_list_item(v, [&](std::string_view item) {
-        std::size_t n = 0;
+        std::uint64_t n = 0;
         if (!parse_decimal(item, n)) return false; // signs, hex, junk, > 18 digits
         if (seen && n != first) return false;
         seen = true;
@@ -1559,7 +1608,7 @@ inline parse_step decide_framing(const response& r, std::string_view method, fra
     if (method == "HEAD" || is_interim(r.status) || r.status == 204 || r.status == 304) return {};
 
     bool has_te = false, chunked_last = false, has_cl = false;
-    std::size_t cl = 0;
+    std::uint64_t cl = 0;
     for (std::size_t i = 0, n = fields_of::count(r); i < n; ++i) {
         const field_kind k = fields_of::kind(r, i);
         if (k == field_kind::transfer_encoding) {
@@ -1571,7 +1620,7 @@ inline parse_step decide_framing(const response& r, std::string_view method, fra
                 return true;
             });
         } else if (k == field_kind::content_length) {
-            std::size_t n = 0;
+            std::uint64_t n = 0;
             // §6.3 rule 5: an invalid or conflicting Content-Length is unrecoverable.
             if (!parse_content_length(fields_of::value(r, i), n)) return parse_failure(errc::malformed_response, "Content-Length is not a decimal number, or lists differing values");
             if (has_cl && n != cl) return parse_failure(errc::malformed_response, "two Content-Length fields differ");
@@ -1638,7 +1687,7 @@ inline keep_alive_hint parse_keep_alive(std::string_view v) noexcept {
         if (eq == std::string_view::npos) return true;
         const auto name = trim_ows(item.substr(0, eq));
         const auto val = trim_ows(item.substr(eq + 1));
-        std::size_t n = 0;
+        std::uint64_t n = 0;
         if (parse_decimal(val, n, 9)) {
             if (iequals(name, "timeout")) k.timeout_s = long(n);
             else if (iequals(name, "max")) k.max = long(n);
@@ -1703,7 +1752,7 @@ public:
             st.consumed = n;
             break;
         case body_kind::length: {
-            const std::size_t take = n < remaining_ ? n : remaining_;
+            const std::size_t take = n < remaining_ ? n : std::size_t(remaining_);
             if (take != 0 && !sink(p, take)) return parse_failure(errc::body_too_large, "the body exceeds max_body_bytes");
             remaining_ -= take;
             st.consumed = take;
@@ -1747,15 +1796,15 @@ private:
             case state::size_start:
                 // chunk-size = 1*HEXDIG (§7.1); no sign, no "0x", no leading space.
                 if (hex_value(c) < 0) return parse_failure(errc::malformed_response, "a chunk size is not hex (RFC 9112 §7.1)");
-                remaining_ = std::size_t(hex_value(c));
+                remaining_ = std::uint64_t(hex_value(c));
                 state_ = state::size;
                 ++i;
                 break;
             case state::size:
                 if (hex_value(c) >= 0) {
                     // Overflow guard: a size that cannot fit is an attack, not a big body.
-                    if (remaining_ > (SIZE_MAX >> 4)) return parse_failure(errc::malformed_response, "a chunk size overflows");
-                    remaining_ = (remaining_ << 4) | std::size_t(hex_value(c));
+                    if (remaining_ > (UINT64_MAX >> 4)) return parse_failure(errc::malformed_response, "a chunk size overflows");
+                    remaining_ = (remaining_ << 4) | std::uint64_t(hex_value(c));
                 } else if (c == ';') {
                     state_ = state::ext;
                 } else if (c == ' ' || c == '\t') {
@@ -1791,7 +1840,7 @@ private:
                 break;
             case state::data: {
                 const std::size_t avail = n - i;
-                const std::size_t take = avail < remaining_ ? avail : remaining_;
+                const std::size_t take = avail < remaining_ ? avail : std::size_t(remaining_);
                 if (!sink(p + i, take)) return parse_failure(errc::body_too_large, "the body exceeds max_body_bytes");
                 remaining_ -= take;
                 i += take;
@@ -1854,7 +1903,7 @@ private:
 
     body_kind kind_ = body_kind::none;
     state state_ = state::size_start;
-    std::size_t remaining_ = 0;
+    std::uint64_t remaining_ = 0; // 64 bits on every target: a length may pass 2^32
     std::size_t trailer_left_ = 0;
     std::size_t max_line_ = 8192;
     std::size_t line_ = 0;
@@ -1933,7 +1982,7 @@ public:
                     return parse_failure(errc::body_too_large, "Content-Length exceeds max_body_bytes");
                 // Reserve on the server's word only up to a small bound; past it the body grows
                 // as bytes arrive, so a false Content-Length costs nothing it did not send.
-                out_->body.reserve(framing_.length < reserve_bound ? framing_.length : reserve_bound);
+                out_->body.reserve(framing_.length < reserve_bound ? std::size_t(framing_.length) : reserve_bound);
             }
             decoder_.start(framing_, lim_->max_head_bytes, lim_->max_line_bytes);
             head_done_ = true;
@@ -2335,7 +2384,14 @@ constexpr bool retry_is_safe(const failed_attempt& f, retry_rules rules = {}) no
     case errc::too_many_redirects:
     case errc::redirect_loop:
     case errc::invalid_redirect:
+    case errc::tls_handshake_failed:
+    case errc::certificate_rejected:
+    case errc::proxy_refused:
     case errc::deadline_exceeded: return false;
+    // The resolver said the name does not exist: it will say so again.
+    case errc::resolve_failed:
+        if (f.err.name_not_found()) return false;
+        break;
     default: break;
     }
     // Rule 1: not one byte reached the kernel (resolve or connect failed, or the first write
@@ -2478,7 +2534,7 @@ inline std::chrono::nanoseconds retry_after(
     const response& r,
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) noexcept {
     const auto v = detail::trim_ows(r.header("Retry-After"));
-    std::size_t secs = 0;
+    std::uint64_t secs = 0;
     if (detail::parse_decimal(v, secs, 9)) return std::chrono::seconds(secs);
     long long when = 0;
     if (!detail::parse_imf_fixdate(v, when)) return std::chrono::nanoseconds(-1);
@@ -2760,10 +2816,8 @@ template <class P> struct retry_policy_asserts {
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <time.h>
 
 namespace idem {
 
@@ -2786,7 +2840,8 @@ struct address_list {
 };
 
 /// A resolver: fills `out` with the addresses of `host` (the port is set by the caller) and
-/// returns an error without one when that fails. It runs on a helper thread and may outlive
+/// returns an error without one when that fails (resolve_failed, with set_name_not_found(true)
+/// when the name does not exist, so that it is not asked again). It runs on a helper thread and may outlive
 /// the call that started it, so `context` must outlive every resolution.
 using resolver_function = error (*)(void* context, const char* host, address_list& out);
 
@@ -2797,6 +2852,14 @@ inline error gai_to_error(int rc, int sys) noexcept {
     switch (rc) {
     case EAI_SYSTEM: return error(errc::system_error, "getaddrinfo failed", sys);
     case EAI_MEMORY: return error(errc::out_of_memory, "getaddrinfo ran out of memory");
+    case EAI_NONAME:
+#if defined(EAI_NODATA) && EAI_NODATA != EAI_NONAME
+    case EAI_NODATA:
+#endif
+#if defined(EAI_ADDRFAMILY)
+    case EAI_ADDRFAMILY:
+#endif
+        return error(errc::resolve_failed, ::gai_strerror(rc)).set_name_not_found(true);
     default: return error(errc::resolve_failed, ::gai_strerror(rc)); // a static string
     }
 }
@@ -2812,7 +2875,7 @@ inline error system_resolve(void*, const char* host, address_list& out) noexcept
     for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next)
         out.add(ai->ai_addr, static_cast<socklen_t>(ai->ai_addrlen));
     ::freeaddrinfo(list);
-    if (out.count == 0) return error(errc::resolve_failed, "the name has no IPv4 or IPv6 address");
+    if (out.count == 0) return error(errc::resolve_failed, "the name has no IPv4 or IPv6 address").set_name_not_found(true);
     return error(errc{});
 }
 
@@ -2882,7 +2945,7 @@ inline error resolve(const char* host, resolver_function fn, void* context,
     job->context = context;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    use_cond_clock(&ca);
     pthread_cond_init(&job->cv, &ca);
     pthread_condattr_destroy(&ca);
 
@@ -2902,10 +2965,10 @@ inline error resolve(const char* host, resolver_function fn, void* context,
         return error(errc::system_error, "could not start the resolver thread", rc);
     }
 
-    // The wait is measured on CLOCK_MONOTONIC (what the condition variable knows); the
-    // deadline is on idem's clock, so convert the time left once.
+    // The wait is measured on the condition variable's clock (CLOCK_MONOTONIC where it can
+    // be chosen); the deadline is on idem's clock, so convert the time left once.
     timespec mono{};
-    ::clock_gettime(CLOCK_MONOTONIC, &mono);
+    ::clock_gettime(cond_clock, &mono);
     auto left = deadline - now();
     if (left.count() < 0) left = std::chrono::nanoseconds(0);
     const auto until = std::chrono::seconds(mono.tv_sec) + std::chrono::nanoseconds(mono.tv_nsec) + left;
@@ -2932,6 +2995,7 @@ inline error resolve(const char* host, resolver_function fn, void* context,
 
 #endif
 
+#include <limits>
 
 #include <netinet/tcp.h>
 #include <sys/time.h>
@@ -2939,12 +3003,27 @@ inline error resolve(const char* host, resolver_function fn, void* context,
 #include <sys/un.h>
 
 namespace idem {
+
+/// How a TLS transport checks the server it connects to (client_options::tls). The core only
+/// carries these; a TLS transport (idem/tls/openssl.hpp) reads them.
+struct tls_options {
+    std::string ca_file; ///< a PEM file of trusted CA certificates; empty: the system's store
+    std::string ca_path; ///< a directory of hashed CA certificates; empty: none
+    /// Accept any certificate for any name. For tests against throwaway certificates only:
+    /// anyone on the path can then read and change the traffic.
+    bool insecure_skip_verify = false;
+    /// Offer a session the same server gave an earlier connection (RFC 8446 §2.2), so a
+    /// reconnect after an idle close skips the certificate exchange and a round trip. Off: every
+    /// connection does a full handshake, and connections cannot be linked by their tickets.
+    bool resume_sessions = true;
+};
+
 namespace detail {
 
-#if defined(MSG_NOSIGNAL)
+#if defined(MSG_NOSIGNAL) && !defined(IDEM_FORCE_FALLBACKS)
 constexpr int send_flags = MSG_NOSIGNAL; // no SIGPIPE when the server has gone
 #else
-constexpr int send_flags = 0;
+constexpr int send_flags = 0; // SO_NOSIGPIPE is set on each socket instead (macOS, the BSDs)
 #endif
 
 /// Where a system call failed; the same errno means different things in each.
@@ -3007,7 +3086,11 @@ private:
 inline timeval to_timeval(std::chrono::nanoseconds d) noexcept {
     if (d.count() < 1000) d = std::chrono::nanoseconds(1000); // 0 would mean "no timeout"
     timeval tv{};
-    tv.tv_sec = static_cast<time_t>(d.count() / 1000000000);
+    // A 32-bit time_t holds 68 years: a longer timeout is the longest it holds (the kernel
+    // takes that as no limit), never a wrapped, negative one.
+    const auto secs = d.count() / 1000000000;
+    constexpr auto most = std::numeric_limits<time_t>::max();
+    tv.tv_sec = secs > most ? most : static_cast<time_t>(secs);
     tv.tv_usec = static_cast<suseconds_t>((d.count() % 1000000000) / 1000);
     return tv;
 }
@@ -3029,6 +3112,12 @@ struct dial_settings {
     resolver_function resolver = nullptr;     ///< nullptr: getaddrinfo
     void* resolver_context = nullptr;
     std::string_view unix_socket;             ///< non-empty: connect here, not to host:port
+    bool tls = false;                         ///< https: a TLS transport shakes hands after connecting
+    std::string_view server_name;             ///< the name (or address) the certificate must be for
+    std::uint16_t server_port = 0;            ///< the origin's port (not a proxy's)
+    std::string_view tunnel;                  ///< non-empty: a CONNECT head for the proxy at host:port,
+                                              ///< sent before the handshake (detail::open_tunnel, tls/openssl.hpp)
+    const idem::tls_options* tls_settings = nullptr;
 };
 
 /// The address of a Unix domain socket: a path, or with a leading '@' a Linux abstract name
@@ -3076,6 +3165,40 @@ inline error timed_out(bool deadline_binds, io_phase phase, const char* why) noe
     return deadline_binds ? error(errc::deadline_exceeded, why)
                           : error(errno_to_errc(ETIMEDOUT, phase), why);
 }
+
+// What a Transport may add to the members every transport has (see connection):
+//   static constexpr bool tls_capable = true;  it shakes hands when dial_settings::tls is set,
+//                                               so the client takes https URLs
+//   static constexpr bool tunnel_capable = true; it opens dial_settings::tunnel through the
+//                                               proxy first, so https may go through a proxy
+//   bool clean_eof() const noexcept;           false when the last EOF came without the TLS
+//                                               close_notify: a body read to EOF may be cut short
+//   bool closing() noexcept;                   after a complete response, without waiting:
+//                                               the server has already said it closes
+template <class T, class = void> struct tls_capable : std::false_type {};
+template <class T> struct tls_capable<T, void_t<decltype(bool{T::tls_capable})>> : std::integral_constant<bool, T::tls_capable> {};
+
+template <class T, class = void> struct tunnel_capable : std::false_type {};
+template <class T>
+struct tunnel_capable<T, void_t<decltype(bool{T::tunnel_capable})>> : std::integral_constant<bool, T::tunnel_capable> {};
+
+template <class T, class = void> struct has_clean_eof : std::false_type {};
+template <class T>
+struct has_clean_eof<T, void_t<decltype(bool{std::declval<const T&>().clean_eof()})>> : std::true_type {};
+template <class T> bool eof_is_clean(const T& t, std::true_type) noexcept { return t.clean_eof(); }
+template <class T> bool eof_is_clean(const T&, std::false_type) noexcept { return true; }
+
+template <class T, class = void> struct has_closing : std::false_type {};
+template <class T> struct has_closing<T, void_t<decltype(bool{std::declval<T&>().closing()})>> : std::true_type {};
+template <class T> bool is_closing(T& t, std::true_type) noexcept { return t.closing(); }
+template <class T> bool is_closing(T&, std::false_type) noexcept { return false; }
+
+// A transport may describe its connection's protection (security()); plaintext says nothing.
+template <class T, class = void> struct has_security : std::false_type {};
+template <class T>
+struct has_security<T, void_t<decltype(std::string_view{std::declval<const T&>().security()})>> : std::true_type {};
+template <class T> std::string_view security_of(const T& t, std::true_type) noexcept { return t.security(); }
+template <class T> std::string_view security_of(const T&, std::false_type) noexcept { return {}; }
 
 /// A connected stream socket with send and receive timeouts that the caller adjusts per wait.
 /// This is the client's transport: a type with the same members (open, send_all, receive,
@@ -3229,8 +3352,14 @@ private:
     static error start_connect(const sockaddr_storage& a, socklen_t len, socket_handle& s,
                                bool& connected) noexcept {
         connected = false;
+#if defined(SOCK_CLOEXEC) && !defined(IDEM_FORCE_FALLBACKS)
         s = socket_handle(::socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (!s.is_open()) return sys_error(errno, io_phase::connect);
+#else
+        s = socket_handle(::socket(a.ss_family, SOCK_STREAM, 0));
+        if (!s.is_open()) return sys_error(errno, io_phase::connect);
+        ::fcntl(s.get(), F_SETFD, FD_CLOEXEC);
+#endif
         const int flags = ::fcntl(s.get(), F_GETFL, 0);
         ::fcntl(s.get(), F_SETFL, flags | O_NONBLOCK);
         if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&a), len) == 0) {
@@ -3255,7 +3384,7 @@ private:
         socket_handle s[cap];
         pollfd pf[cap];
         std::size_t flying = 0, next = 0;
-        error last(errc::resolve_failed, "the name has no address");
+        error last = error(errc::resolve_failed, "the name has no address").set_name_not_found(true);
         auto next_at = now();
         // An attempt failed: remember why, and start the next one at once (§5).
         auto failed = [&](const error& e, std::chrono::nanoseconds at) {
@@ -3325,7 +3454,7 @@ private:
 } // namespace idem
 
 #endif
-// idem: HTTP proxies for http:// targets — the proxy URL, which hosts bypass it (no_proxy, as
+// idem: HTTP proxies (for https targets, a CONNECT tunnel made by a TLS transport) — the proxy URL, which hosts bypass it (no_proxy, as
 // curl reads it), and the conventional environment, read only when asked.
 #ifndef IDEM_PROXY_HPP
 #define IDEM_PROXY_HPP
@@ -3475,20 +3604,23 @@ inline bool no_proxy_matches(std::string_view list, std::string_view host, std::
 
 /// A proxy and its exceptions as the environment gives them.
 struct proxy_environment {
-    std::string proxy;    ///< http_proxy, else all_proxy, else ALL_PROXY; empty: none
+    std::string proxy;    ///< http_proxy (https: https_proxy, HTTPS_PROXY), else all_proxy, else ALL_PROXY; empty: none
     std::string no_proxy; ///< no_proxy, else NO_PROXY
 };
 
-/// Reads the conventional variables as curl does for http:// URLs. The uppercase HTTP_PROXY is
-/// ignored: a CGI server sets it from a request's "Proxy:" field (the "httpoxy" hole).
-/// `get` is getenv unless a test or a caller's own configuration gives another.
-inline proxy_environment proxy_from_environment(const char* (*get)(const char*) = nullptr) {
+/// Reads the conventional variables as curl does: for http:// URLs http_proxy, for https://
+/// ones (`https`) https_proxy or HTTPS_PROXY, never the other scheme's. The uppercase
+/// HTTP_PROXY is ignored: a CGI server sets it from a request's "Proxy:" field (the "httpoxy"
+/// hole), which cannot make an HTTPS_PROXY. `get` is getenv unless a test or a caller's own
+/// configuration gives another.
+inline proxy_environment proxy_from_environment(const char* (*get)(const char*) = nullptr, bool https = false) {
     const auto read = [&](const char* name) -> std::string {
         const char* v = get ? get(name) : std::getenv(name);
         return v ? std::string(v) : std::string();
     };
     proxy_environment e;
-    e.proxy = read("http_proxy");
+    e.proxy = read(https ? "https_proxy" : "http_proxy");
+    if (https && e.proxy.empty()) e.proxy = read("HTTPS_PROXY");
     if (e.proxy.empty()) e.proxy = read("all_proxy");
     if (e.proxy.empty()) e.proxy = read("ALL_PROXY");
     e.no_proxy = read("no_proxy");
@@ -3539,7 +3671,7 @@ inline bool follows(const response& out, std::string_view method, bool has_body,
 }
 
 inline bool same_origin(const url& a, const url& b) noexcept {
-    return a.port == b.port && iequals(a.host, b.host);
+    return a.tls == b.tls && a.port == b.port && iequals(a.host, b.host);
 }
 
 /// Fields that carry the caller's credentials: never sent to an origin other than the one they
@@ -3585,9 +3717,10 @@ inline std::string remove_dot_segments(std::string_view in) {
 }
 
 /// Where a Location field points, resolved against the URL that answered (RFC 9110 §10.2.2,
-/// RFC 3986 §5.2): an absolute http URL, "//host/path", "/path", "?query" or a relative path.
-/// Spaces and non-ASCII bytes, which servers do send, are percent-encoded; controls are an error.
-/// A fragment is dropped. https (and every other scheme) is errc::unsupported_scheme.
+/// RFC 3986 §5.2): an absolute http or https URL, "//host/path" (the base's scheme), "/path",
+/// "?query" or a relative path. Spaces and non-ASCII bytes, which servers do send, are
+/// percent-encoded; controls are an error. A fragment is dropped. Every other scheme is
+/// errc::unsupported_scheme; whether https can be reached is the client's to say.
 inline error resolve_location(const url& base, std::string_view location, url& next) {
     location = trim_ows(location);
     const auto hash = location.find('#');
@@ -3607,12 +3740,11 @@ inline error resolve_location(const url& base, std::string_view location, url& n
     }
     const auto end = loc.find_first_of(":/?");
     const bool has_scheme = end != std::string::npos && loc[end] == ':' && end > 0 && is_alpha(loc[0]);
-    if (has_scheme && !iequals(std::string_view(loc).substr(0, end), "http"))
-        return error(errc::unsupported_scheme, iequals(std::string_view(loc).substr(0, end), "https")
-                                                   ? "the redirect goes to https://, which needs a TLS transport the core does not include"
-                                                   : "the redirect goes to a scheme other than http://");
+    if (has_scheme && !iequals(std::string_view(loc).substr(0, end), "http") &&
+        !iequals(std::string_view(loc).substr(0, end), "https"))
+        return error(errc::unsupported_scheme, "the redirect goes to a scheme other than http:// or https://");
     if (has_scheme || loc.compare(0, 2, "//") == 0) {
-        auto parsed = parse_url(has_scheme ? loc : "http:" + loc);
+        auto parsed = parse_url(has_scheme ? loc : (base.tls ? "https:" : "http:") + loc);
         if (!parsed) {
             const error e = parsed.error();
             return error(errc::invalid_redirect, e.reason().empty() ? "the Location is not a valid URL" : e.reason().data());
@@ -3652,10 +3784,13 @@ public:
     /// Moves to where `out` (a redirect that follows() said to follow) points, as hop number
     /// `hops`: the method and fields of the next request, the credential rule, the limit and
     /// the loop check. `source_read`: an earlier hop read the body's source.
+    /// `tls_capable`: the client's transport can reach https.
     error advance(const response& out, unsigned hops, unsigned max_redirects, const body_source* source,
-                  bool source_read) {
+                  bool source_read, bool tls_capable) {
         url next;
         if (error le = resolve_location(at_, out.header("Location"), next); le.code() != errc{}) return le;
+        if (next.tls && !tls_capable)
+            return error(errc::unsupported_scheme, "the redirect goes to https://, which needs a TLS transport (idem/tls/openssl.hpp)");
         if (hops > max_redirects)
             return error(errc::too_many_redirects, "the chain is longer than client_options::max_redirects");
         const redirect_method m = next_method(out.status, method_);
@@ -3745,12 +3880,17 @@ struct client_options {
     std::string proxy;
     /// Hosts reached without the proxy, as curl reads no_proxy (see no_proxy_matches).
     std::string no_proxy;
+    /// How https servers are checked, by a TLS transport (idem/tls/openssl.hpp): the
+    /// certificate against the system's CAs (or ca_file, ca_path) and the URL's host.
+    tls_options tls;
 };
 
-/// Sets `o.proxy` and `o.no_proxy` from the environment (proxy_from_environment): idem reads
-/// it only when asked.
-inline client_options& use_proxy_environment(client_options& o) {
-    proxy_environment e = proxy_from_environment();
+/// Sets `o.proxy` and `o.no_proxy` from the environment (proxy_from_environment) for a client
+/// of `base_url`'s scheme (https_proxy for https, http_proxy otherwise): idem reads it only
+/// when asked.
+inline client_options& use_proxy_environment(client_options& o, std::string_view base_url = "http:") {
+    const bool https = base_url.size() >= 6 && detail::iequals(base_url.substr(0, 6), "https:");
+    proxy_environment e = proxy_from_environment(nullptr, https);
     o.proxy = std::move(e.proxy);
     o.no_proxy = std::move(e.no_proxy);
     return o;
@@ -3766,6 +3906,7 @@ enum class event_kind : unsigned char {
     retry,         ///< the retry policy sends the request again
     closed,        ///< the connection was closed after an exchange
     learned,       ///< the keep-alive policy's bound changed (idle_for: the bound now)
+    redirected,    ///< a 3xx is followed (`answer`: that response; its body is not kept)
 };
 
 struct event {
@@ -3774,6 +3915,11 @@ struct event {
                                        ///< `learned`, the bound now in force
     unsigned attempt;                  ///< the attempt it happened in
     errc err;                          ///< the failure behind a retry or stale_failure
+    const response* answer = nullptr;  ///< for `redirected`: the 3xx, valid during the call
+    std::string_view security{};       ///< for `connected`: how the new connection is protected,
+                                       ///< as its transport says (TLS: protocol, cipher suite,
+                                       ///< what was verified); empty over plaintext; valid
+                                       ///< during the call
 };
 
 using event_handler = void (*)(const event&, void* context);
@@ -3797,11 +3943,28 @@ struct route {
     std::uint16_t port = 0;
     std::string absolute;      ///< "http://authority" before each target, through a proxy
     std::string authorization; ///< the proxy's Proxy-Authorization value, or empty
+    std::string tunnel;        ///< https through a proxy: the CONNECT head that opens each connection
 };
 
-inline void route_for(const url& u, const client_options& o, route& r, error& err) {
+/// The head that asks a proxy for a tunnel to `u`'s origin (RFC 9110 §9.3.6): the target in
+/// authority-form, always with its port (RFC 9112 §3.2.3), the proxy's credentials, if any,
+/// here and never inside the tunnel.
+inline std::string tunnel_head(const url& u, std::string_view authorization, std::string_view user_agent) {
+    std::string hostport = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+    hostport.append(":").append(std::to_string(u.port));
+    std::string h = "CONNECT " + hostport + " HTTP/1.1\r\nHost: " + hostport + "\r\n";
+    if (!user_agent.empty()) h.append("User-Agent: ").append(user_agent).append("\r\n");
+    if (!authorization.empty()) h.append("Proxy-Authorization: ").append(authorization).append("\r\n");
+    return h.append("\r\n");
+}
+
+inline void route_for(const url& u, const client_options& o, route& r, error& err, bool tunnel_capable) {
     r = route{};
     if (o.proxy.empty() || !o.unix_socket.empty() || no_proxy_matches(o.no_proxy, u.host, u.port)) return;
+    if (u.tls && !tunnel_capable) {
+        err = error(errc::unsupported_scheme, "https through a proxy needs a transport that makes CONNECT tunnels (idem::tls::transport does)");
+        return;
+    }
     auto p = parse_proxy(o.proxy);
     if (!p) {
         err = p.error().code() == errc::invalid_url
@@ -3813,21 +3976,30 @@ inline void route_for(const url& u, const client_options& o, route& r, error& er
     r.proxied = true;
     r.host = std::move(p->host);
     r.port = p->port;
+    if (u.tls) { // a tunnel: requests inside it are the origin's, in origin-form
+        r.tunnel = tunnel_head(u, p->authorization, o.user_agent);
+        return;
+    }
     r.authorization = std::move(p->authorization);
-    r.absolute = "http://" + u.authority;
+    r.absolute = u.origin();
 }
 
 /// Reads a client's base URL and checks its options, once for every kind of client: the origin
 /// into `u`, the path that prefixes every target into `prefix`, where connections go into `r`,
 /// and why not into `err`.
 inline void parse_base_url(std::string_view base_url, const client_options& o, url& u,
-                           std::string& prefix, error& err, route* r = nullptr) {
+                           std::string& prefix, error& err, bool tls_capable, bool tunnel_capable,
+                           route* r = nullptr) {
     auto parsed = parse_url(base_url);
     if (!parsed) {
         err = parsed.error();
         return;
     }
     u = std::move(*parsed);
+    if (u.tls && !tls_capable) {
+        err = error(errc::unsupported_scheme, "https needs a TLS transport: include <idem/tls/openssl.hpp> and use idem::tls::client");
+        return;
+    }
     if (u.target.find('?') != std::string::npos) {
         err = error(errc::invalid_url, "a base URL cannot have a query; give it with each target");
         return;
@@ -3844,7 +4016,7 @@ inline void parse_base_url(std::string_view base_url, const client_options& o, u
     }
     if (err.code() != errc{}) return;
     route checked;
-    route_for(u, o, r ? *r : checked, err);
+    route_for(u, o, r ? *r : checked, err, tunnel_capable);
 }
 
 /// One receive from `conn` into `rbuf`, fed to `reader`. `done` when the response is complete;
@@ -3859,6 +4031,10 @@ error read_some(Transport& conn, std::string& rbuf, response_reader& reader,
     if (got == 0) {
         // EOF before any byte on a reused connection is the keep-alive race.
         if (!reader.started() && reused) return error(errc::server_closed_idle, "EOF before any response byte");
+        // Over TLS, an EOF without close_notify may be an attacker's (or a proxy's) cut: a
+        // response that was still being read is not complete (RFC 8446 §6.1).
+        if (reader.started() && !eof_is_clean(conn, has_clean_eof<Transport>{}))
+            return error(errc::unexpected_eof, "the TLS connection ended without close_notify: the response may be cut short");
         const errc fe = reader.finish_at_eof();
         if (fe != errc{})
             return error(fe, reader.started() ? "EOF inside the response" : "EOF before any response byte");
@@ -4074,7 +4250,8 @@ public:
     explicit basic_client(std::string_view base_url, client_options o = {}, KeepAlive ka = {},
                           Retry rp = {})
         : opts_(std::move(o)), ka_(std::move(ka)), retry_(std::move(rp)) {
-        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_, &route_);
+        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_, detail::tls_capable<Transport>::value,
+                               detail::tunnel_capable<Transport>::value, &route_);
     }
 
     /// errc{} when the client was built from a valid URL and options, else why not (the whole
@@ -4180,8 +4357,11 @@ private:
         bool source_read = pump_.touched(); // since its last rewind
         for (unsigned hops = 1;; ++hops) {
             // Every error from here on follows an answered request: it may have executed.
-            if (error ce = chain.advance(out, hops, opts_.max_redirects, r.source, source_read); ce.code() != errc{})
+            if (error ce = chain.advance(out, hops, opts_.max_redirects, r.source, source_read,
+                                         detail::tls_capable<Transport>::value);
+                ce.code() != errc{})
                 return ce.set_executed_earlier(true);
+            if (handler_) handler_(event{event_kind::redirected, {}, hops, errc{}, &out}, handler_ctx_);
             const detail::request_view hop = chain.hop(r);
             filter.method = chain.method();
             filter.has_body = chain.with_body();
@@ -4349,6 +4529,11 @@ private:
         d.resolver = opts_.resolver;
         d.resolver_context = opts_.resolver_context;
         d.unix_socket = opts_.unix_socket;
+        d.tls = url_.tls;
+        d.server_name = url_.host;
+        d.server_port = url_.port;
+        d.tls_settings = &opts_.tls;
+        d.tunnel = route_.tunnel;
         if (route_.proxied) return conn_.open(route_.host, route_.port, d);
         return conn_.open(url_.host, url_.port, d);
     }
@@ -4371,7 +4556,11 @@ private:
             }
             ++stats_.connections_opened;
             state_.opened(detail::now() - dial_start);
-            emit(event_kind::connected, {}, attempt);
+            if (handler_) {
+                event ev{event_kind::connected, {}, attempt, errc{}};
+                ev.security = detail::security_of(conn_, detail::has_security<Transport>{});
+                handler_(ev, handler_ctx_);
+            }
         }
         close_unless_kept guard{conn_};
         if (rbuf_.size() < initial_buffer) rbuf_.resize(initial_buffer);
@@ -4400,8 +4589,11 @@ private:
             detail::notify_reused(ka_, idle_for, detail::has_on_reused<KeepAlive>{});
             report_learning(attempt);
         }
+        // A server may say it closes in the same breath as the answer (a TLS close_notify
+        // already read): that connection is not kept, and its close teaches nothing.
         if (detail::connection_state::exchange_allows_reuse(KeepAlive::persistent, r, out, reader_,
-                                                            up.all_sent, stray)) {
+                                                            up.all_sent, stray) &&
+            !detail::is_closing(conn_, detail::has_closing<Transport>{})) {
             guard.keep = true;
             state_.kept(out, detail::now());
         } else {
@@ -4570,7 +4762,7 @@ public:
     wakeup() noexcept {
         pthread_condattr_t a;
         pthread_condattr_init(&a);
-        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        use_cond_clock(&a);
         pthread_cond_init(&cv_, &a);
         pthread_condattr_destroy(&a);
     }
@@ -4583,7 +4775,7 @@ public:
     /// (or spuriously), locks it again.
     void wait_for(mutex& m, std::chrono::nanoseconds d) noexcept {
         timespec ts{};
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+        clock_gettime(cond_clock, &ts);
         const long long total = static_cast<long long>(ts.tv_nsec) + d.count() % 1000000000LL;
         ts.tv_sec += static_cast<std::time_t>(d.count() / 1000000000LL + total / 1000000000LL);
         ts.tv_nsec = static_cast<long>(total % 1000000000LL);
@@ -4621,7 +4813,8 @@ public:
                         KeepAlive ka = {}, Retry rp = {})
         : opts_(std::move(o)), popts_(p), learning_(std::move(ka)), retry_(std::move(rp)),
           base_(base_url) {
-        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_);
+        detail::parse_base_url(base_url, opts_, url_, prefix_, init_error_, detail::tls_capable<Transport>::value,
+                               detail::tunnel_capable<Transport>::value);
         if (init_error_.code() == errc{} && popts_.max_connections == 0)
             init_error_ = error(errc::invalid_request, "pool_options::max_connections is 0");
     }

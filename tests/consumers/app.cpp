@@ -1,5 +1,12 @@
-// The consumer every packaging test builds: GET URL, expect 200 and BODY.
+// The consumer every packaging test builds: GET URL, expect 200 and BODY. With
+// CONSUMER_TLS, through idem::tls::client (idem/tls/openssl.hpp beside the header).
 #include <idem/idem.hpp>
+#ifdef CONSUMER_TLS
+#include <idem/tls/openssl.hpp>
+using client_type = idem::tls::client;
+#else
+using client_type = idem::client;
+#endif
 
 #include <cstdio>
 #include <string>
@@ -9,7 +16,7 @@ int main(int argc, char** argv) {
     static_assert(IDEM_VERSION_MAJOR == 0, "the version macros come with the header");
     auto url = idem::parse_url(argv[1]);
     if (!url) return 3;
-    idem::client c{url->origin()};
+    client_type c{url->origin()};
     auto r = c.get(url->target);
     if (!r) {
         std::fprintf(stderr, "error: %s\n", r.error().message().c_str());

@@ -19,6 +19,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,9 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "support"))
+from loopback import make_certs, read_head  # noqa: E402  (the test certificates)
+
 REPEAT_PER_INTERVAL = 6
 
 
@@ -49,6 +53,17 @@ def wait_listening(port, proc, timeout=20):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("server did not start listening")
+
+
+def stop_process(proc):
+    """SIGTERM to the process group, SIGKILL after 10 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 class Server:
@@ -82,17 +97,16 @@ class Server:
         return os.environ
 
     def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
+
+    tls = False
 
     def url(self):
         return f"http://127.0.0.1:{self.port}/ok.txt"
+
+    def fetch_args(self):
+        return []
 
     def write(self, rel, text):
         path = os.path.join(self.tmp, rel)
@@ -204,11 +218,59 @@ http {{
         return ["nginx", "-c", conf, "-p", tmp, "-e", f"{tmp}/error.log"]
 
 
+class NginxTLS(Nginx):
+    """nginx over TLS: an idle close there is a close_notify, then FIN."""
+    name = "nginx TLS (keepalive_timeout 1s)"
+    tls = True
+
+    def available(self):
+        return shutil.which("nginx") is not None and shutil.which("openssl") is not None
+
+    def prepare(self, tmp):
+        self.ca, cert, key = make_certs(tmp)
+        cmd = super().prepare(tmp)
+        conf = cmd[2]
+        with open(conf) as f:
+            text = f.read()
+        text = text.replace(f"listen 127.0.0.1:{self.port};",
+                            f"listen 127.0.0.1:{self.port} ssl;\n        ssl_certificate {cert};\n"
+                            f"        ssl_certificate_key {key};")
+        with open(conf, "w") as f:
+            f.write(text)
+        return cmd
+
+    def url(self):
+        return f"https://127.0.0.1:{self.port}/ok.txt"
+
+    def fetch_args(self):
+        return ["--cacert", self.ca]
+
+
 class NginxMax5(Nginx):
     name = "nginx (keepalive_requests 5)"
     keepalive_requests = 5
     intervals_ms = [50]
     repeat = 13
+
+
+def apache_conf(tmp, port, body, extra_modules=()):
+    """An httpd.conf for Apache on 127.0.0.1:port that keeps its files under tmp: the modules
+    it needs (those not built in), then `body`."""
+    builtin = subprocess.run(["apache2", "-l"], capture_output=True, text=True).stdout
+    mods = ["mpm_event", "authz_core", "log_config", "unixd", *extra_modules]
+    loads = "\n".join(
+        f"LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so"
+        for m in mods if f"mod_{m}.c" not in builtin)
+    user = "User nobody\nGroup nogroup\n" if os.geteuid() == 0 else ""
+    return f"""
+{loads}
+ServerName 127.0.0.1
+Listen 127.0.0.1:{port}
+PidFile {tmp}/httpd.pid
+DefaultRuntimeDir {tmp}
+Mutex file:{tmp} default
+ErrorLog {tmp}/error.log
+{user}{body}"""
 
 
 class Apache(AccessLogServer):
@@ -219,31 +281,76 @@ class Apache(AccessLogServer):
 
     def prepare(self, tmp):
         root = www(self)
-        builtin = subprocess.run(["apache2", "-l"], capture_output=True, text=True).stdout
-        mods = ["mpm_event", "authz_core", "log_config", "unixd"]
-        loads = "\n".join(
-            f"LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so"
-            for m in mods if f"mod_{m}.c" not in builtin)
-        user = "User nobody\nGroup nogroup\n" if os.geteuid() == 0 else ""
-        conf = self.write("httpd.conf", f"""
-{loads}
-ServerName 127.0.0.1
-Listen 127.0.0.1:{self.port}
-PidFile {tmp}/httpd.pid
-DefaultRuntimeDir {tmp}
-Mutex file:{tmp} default
-ErrorLog {tmp}/error.log
-LogFormat "%m %{{X-Request-Id}}i %>s" idem
+        conf = self.write("httpd.conf", apache_conf(tmp, self.port, f"""LogFormat "%m %{{X-Request-Id}}i %>s" idem
 CustomLog {tmp}/access.log idem
 DocumentRoot {root}
-{user}KeepAlive On
+KeepAlive On
 KeepAliveTimeout {self.keepalive_timeout}
 MaxKeepAliveRequests 100
 <Directory {root}>
     Require all granted
 </Directory>
-""")
+"""))
         return ["apache2", "-f", conf, "-DFOREGROUND"]
+
+
+class NginxTLSViaProxy(NginxTLS):
+    """nginx over TLS, reached through Apache as a forward proxy (mod_proxy_connect): each
+    connection is a CONNECT tunnel, and nginx's idle close comes through it."""
+    name = "nginx TLS through Apache's CONNECT proxy"
+
+    def available(self):
+        return super().available() and shutil.which("apache2") is not None and \
+            os.path.exists("/usr/lib/apache2/modules/mod_proxy_connect.so")
+
+    def start(self, tmp):
+        super().start(tmp)
+        ptmp = os.path.join(tmp, "forward-proxy")
+        os.makedirs(ptmp)
+        os.chmod(ptmp, 0o777)
+        self.proxy_port = free_port()
+        conf = self.write("forward-proxy/httpd.conf", apache_conf(ptmp, self.proxy_port, f"""LogFormat "%r" line
+CustomLog {ptmp}/access.log line
+ProxyRequests On
+AllowCONNECT {self.port}
+<Proxy "*">
+    Require all granted
+</Proxy>
+KeepAlive On
+""", extra_modules=("proxy", "proxy_connect")))
+        self.proxy_log = open(os.path.join(ptmp, "server.out"), "w")
+        self.proxy = subprocess.Popen(["apache2", "-f", conf, "-DFOREGROUND"], stdout=self.proxy_log,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_listening(self.proxy_port, self.proxy)
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def stop(self):
+        if getattr(self, "proxy", None) is not None:
+            stop_process(self.proxy)
+        if getattr(self, "proxy_log", None) is not None:
+            self.proxy_log.close()
+        super().stop()
+
+    def tunnels(self, expected):
+        """CONNECTs the proxy logged (it logs each when the tunnel closes), waiting up to 10 s
+        for `expected` of them."""
+        path = os.path.join(self.tmp, "forward-proxy", "access.log")
+        want = f"CONNECT localhost:{self.port} HTTP/1.1"
+        end = time.monotonic() + 10
+        while True:
+            n = sum(line.strip() == want for line in open(path)) if os.path.exists(path) else 0
+            if n >= expected or time.monotonic() > end:
+                return n
+            time.sleep(0.1)
+
+    def url(self):
+        return f"https://localhost:{self.port}/ok.txt"
+
+    def fetch_args(self):
+        return ["--cacert", self.ca, "-x", f"http://127.0.0.1:{self.proxy_port}"]
 
 
 class Lighttpd(AccessLogServer):
@@ -268,7 +375,7 @@ server.max-keep-alive-idle = 1
         return ["lighttpd", "-D", "-f", conf]
 
 
-SERVERS = [GoServer, Nginx, NginxMax5, Apache, Lighttpd, PythonServer]
+SERVERS = [GoServer, Nginx, NginxMax5, NginxTLS, NginxTLSViaProxy, Apache, Lighttpd, PythonServer]
 POLICIES = [("defaults", []), ("keep-alive off", ["--keep-alive", "off"]), ("retries off", ["--retries", "0"])]
 
 REQ = re.compile(r"^> (\S+) \S+ \[(fetch-\S+)\]$")
@@ -279,7 +386,7 @@ def run_fetch(fetch, server, method, policy_args):
     intervals = server.intervals()
     repeat = server.repeat or REPEAT_PER_INTERVAL * len(intervals) + 1
     args = [fetch, "-v", "--request-ids", "--timeout", "5000", "--repeat", str(repeat),
-            "--interval", ",".join(map(str, intervals)), *policy_args]
+            "--interval", ",".join(map(str, intervals)), *server.fetch_args(), *policy_args]
     if method == "POST":
         args += ["-X", "POST", "-d", "x"]
     r = subprocess.run(args + [server.url()], capture_output=True, text=True, timeout=600)
@@ -312,17 +419,16 @@ def run_fetch(fetch, server, method, policy_args):
 def observe_idle(server):
     """What the server does when a kept-alive connection goes idle past its timeout."""
     s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    if server.tls:
+        ctx = ssl.create_default_context(cafile=server.ca)
+        s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
     s.sendall(b"GET /ok.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n")
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    head = data.split(b"\r\n\r\n")[0].decode(errors="replace").split("\r\n")
+    raw, body = read_head(s)
+    head = (raw if raw is not None else body).decode(errors="replace").split("\r\n")
     fields = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip() for l in head[1:] if ":" in l}
     length = int(fields.get("content-length", "0"))
-    body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+    if raw is None:
+        body = b""
     while len(body) < length:
         chunk = s.recv(4096)
         if not chunk:
@@ -332,7 +438,9 @@ def observe_idle(server):
     s.settimeout(3)
     try:
         got = s.recv(64)
-        after = "FIN (EOF)" if got == b"" else f"sends {got[:12]!r}"
+        after = ("close_notify, then FIN" if server.tls else "FIN (EOF)") if got == b"" else f"sends {got[:12]!r}"
+    except ssl.SSLEOFError:
+        after = "FIN without close_notify"
     except ConnectionResetError:
         after = "RST"
     except socket.timeout:
@@ -358,6 +466,8 @@ def check_server(server_cls, fetch, results, problems):
                 t.join()
             runs[policy] = out
         execs = server.executions()
+        connected = sum(q["connected"] for out in runs.values() for _, reqs, _ in out.values() for q in reqs)
+        tunnels = server.tunnels(connected) if hasattr(server, "tunnels") else None
         idle = observe_idle(server) if server_cls is not PythonServer else None
     finally:
         server.stop()
@@ -366,6 +476,8 @@ def check_server(server_cls, fetch, results, problems):
     def fail(msg):
         problems.append(f"{server.name}: {msg}")
 
+    if tunnels is not None and tunnels != connected:
+        fail(f"fetch made {connected} connections and the proxy logged {tunnels} tunnels")
     rows = []
     for policy, _ in POLICIES:
         for method in ("GET", "POST"):

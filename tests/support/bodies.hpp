@@ -1,5 +1,6 @@
 // Request bodies for tests: a position-dependent pattern, a temporary file, a pipe fed by a
-// thread, and a callback source over a string that counts its reads and rewinds.
+// thread, a callback source over a string that counts its reads and rewinds; and a response
+// sink that throws.
 #ifndef IDEM_TEST_SUPPORT_BODIES_HPP
 #define IDEM_TEST_SUPPORT_BODIES_HPP
 
@@ -10,6 +11,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -93,6 +95,20 @@ struct string_feed {
         return true;
     }
 };
+
+/// GETs "/" into a sink that throws at its first bytes; true if the exception left the call.
+template <class Client>
+bool get_into_throwing_sink(Client& c) {
+    idem::response out;
+    try {
+        (void)c.send(idem::request{"GET", "/", {}, {}}, out, [](const char*, std::size_t) -> bool {
+            throw std::runtime_error("sink failed");
+        });
+    } catch (const std::runtime_error&) {
+        return true;
+    }
+    return false;
+}
 
 } // namespace idem_test
 

@@ -18,6 +18,22 @@ inline idem::client_options quick_options() {
     return o;
 }
 
+/// Waits of 300 ms, for tests that prove a wait ends by its bound (a call that must end in
+/// well under 1.5 s); the deadline stays long so that only the wait under test binds.
+inline idem::client_options short_waits() {
+    idem::client_options o;
+    o.connect_timeout = std::chrono::milliseconds(300);
+    o.read_timeout = std::chrono::milliseconds(300);
+    o.write_timeout = std::chrono::milliseconds(300);
+    o.deadline = std::chrono::seconds(10);
+    return o;
+}
+
+/// Seconds since `t0`, for a bound a test checks.
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 } // namespace idem_test
 
 #endif

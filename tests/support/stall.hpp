@@ -74,7 +74,8 @@ private:
     bool ok_ = false;
 };
 
-/// A server that accepts one connection and never reads from it: a client's writes stall.
+/// A listener that never accepts: a client's connect completes (into the kernel's backlog), its
+/// writes stall once the buffers fill, and nothing it sends is ever answered.
 class silent_reader {
 public:
     silent_reader() {

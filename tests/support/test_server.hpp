@@ -5,6 +5,8 @@
 #ifndef IDEM_TEST_SUPPORT_TEST_SERVER_HPP
 #define IDEM_TEST_SUPPORT_TEST_SERVER_HPP
 
+#include "posix.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -70,6 +72,31 @@ struct server_config {
     unsigned rst_after_every = 0;    ///< with nothing scripted, reset after executing the Nth
                                      ///< request on each connection (a worker that crashes)
 };
+
+/// A server that closes a connection idle for `ms`.
+inline server_config idle_after(milliseconds ms) {
+    server_config c;
+    c.idle_timeout = ms;
+    return c;
+}
+
+/// Reading a request head the server saw: its request line, whether it has a field (by name,
+/// in any case), and the value of a field spelled as given ("" when absent).
+inline std::string request_line(const std::string& head) { return head.substr(0, head.find("\r\n")); }
+
+inline bool has_field(const std::string& head, const std::string& name) {
+    std::string h = head, n = name + ":";
+    for (auto& c : h) c = char(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : n) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return h.find("\r\n" + n) != std::string::npos;
+}
+
+inline std::string field(const std::string& head, const std::string& name) {
+    const auto at = head.find("\r\n" + name + ": ");
+    if (at == std::string::npos) return {};
+    const auto from = at + name.size() + 4;
+    return head.substr(from, head.find("\r\n", from) - from);
+}
 
 class test_server {
 public:
@@ -262,20 +289,12 @@ private:
         }
     }
 
-    // Server threads never take the signals a test aims at the thread under test.
-    static void block_test_signals() {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGALRM);
-        ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    }
-
     void accept_loop() {
         block_test_signals();
         for (;;) {
             bool timed_out = false;
             if (!wait_readable(listen_fd_, -1, timed_out)) return;
-            const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            const int fd = accept_cloexec(listen_fd_);
             if (fd < 0) continue;
             std::lock_guard<std::mutex> l(mu_);
             ++accepted_;

@@ -1,9 +1,20 @@
 // idem: the clock idle ages and deadlines are measured on.
+//
+// Portability: each Linux-only call has a fallback for macOS and the BSDs, chosen by what the
+// system defines; IDEM_FORCE_FALLBACKS picks every fallback even on Linux, so CI compiles
+// them (it is for that check, not for use: on Linux it would let a write raise SIGPIPE).
+//   CLOCK_BOOTTIME            -> CLOCK_MONOTONIC (idle ages then stop while the machine sleeps)
+//   MSG_NOSIGNAL              -> SO_NOSIGPIPE on each socket (detail/socket.hpp)
+//   SOCK_CLOEXEC              -> fcntl(FD_CLOEXEC) right after socket()
+//   pthread_condattr_setclock -> timed waits on CLOCK_REALTIME (macOS has no setclock)
 #ifndef IDEM_DETAIL_CLOCK_HPP
 #define IDEM_DETAIL_CLOCK_HPP
 
 #include <chrono>
 #include <ctime>
+
+#include <pthread.h>
+#include <time.h>
 
 namespace idem {
 namespace detail {
@@ -12,7 +23,7 @@ namespace detail {
 /// Linux), so a device waking from suspend sees its idle connections as old as they are.
 inline std::chrono::nanoseconds now() noexcept {
     timespec ts{};
-#if defined(CLOCK_BOOTTIME)
+#if defined(CLOCK_BOOTTIME) && !defined(IDEM_FORCE_FALLBACKS)
     ::clock_gettime(CLOCK_BOOTTIME, &ts);
 #else
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -46,6 +57,15 @@ inline void sleep_for(std::chrono::nanoseconds d) noexcept {
     while (::nanosleep(&ts, &ts) != 0) {
     }
 }
+
+/// The clock a condition variable's timed wait is measured on, and how to ask for it.
+#if defined(__APPLE__) || defined(IDEM_FORCE_FALLBACKS)
+constexpr clockid_t cond_clock = CLOCK_REALTIME;
+inline void use_cond_clock(pthread_condattr_t*) noexcept {}
+#else
+constexpr clockid_t cond_clock = CLOCK_MONOTONIC;
+inline void use_cond_clock(pthread_condattr_t* a) noexcept { pthread_condattr_setclock(a, CLOCK_MONOTONIC); }
+#endif
 
 } // namespace detail
 } // namespace idem

@@ -44,7 +44,8 @@ struct address_list {
 };
 
 /// A resolver: fills `out` with the addresses of `host` (the port is set by the caller) and
-/// returns an error without one when that fails. It runs on a helper thread and may outlive
+/// returns an error without one when that fails (resolve_failed, with set_name_not_found(true)
+/// when the name does not exist, so that it is not asked again). It runs on a helper thread and may outlive
 /// the call that started it, so `context` must outlive every resolution.
 using resolver_function = error (*)(void* context, const char* host, address_list& out);
 
@@ -55,6 +56,14 @@ inline error gai_to_error(int rc, int sys) noexcept {
     switch (rc) {
     case EAI_SYSTEM: return error(errc::system_error, "getaddrinfo failed", sys);
     case EAI_MEMORY: return error(errc::out_of_memory, "getaddrinfo ran out of memory");
+    case EAI_NONAME:
+#if defined(EAI_NODATA) && EAI_NODATA != EAI_NONAME
+    case EAI_NODATA:
+#endif
+#if defined(EAI_ADDRFAMILY)
+    case EAI_ADDRFAMILY:
+#endif
+        return error(errc::resolve_failed, ::gai_strerror(rc)).set_name_not_found(true);
     default: return error(errc::resolve_failed, ::gai_strerror(rc)); // a static string
     }
 }
@@ -70,7 +79,7 @@ inline error system_resolve(void*, const char* host, address_list& out) noexcept
     for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next)
         out.add(ai->ai_addr, static_cast<socklen_t>(ai->ai_addrlen));
     ::freeaddrinfo(list);
-    if (out.count == 0) return error(errc::resolve_failed, "the name has no IPv4 or IPv6 address");
+    if (out.count == 0) return error(errc::resolve_failed, "the name has no IPv4 or IPv6 address").set_name_not_found(true);
     return error(errc{});
 }
 
@@ -140,7 +149,7 @@ inline error resolve(const char* host, resolver_function fn, void* context,
     job->context = context;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    use_cond_clock(&ca);
     pthread_cond_init(&job->cv, &ca);
     pthread_condattr_destroy(&ca);
 
@@ -160,10 +169,10 @@ inline error resolve(const char* host, resolver_function fn, void* context,
         return error(errc::system_error, "could not start the resolver thread", rc);
     }
 
-    // The wait is measured on CLOCK_MONOTONIC (what the condition variable knows); the
-    // deadline is on idem's clock, so convert the time left once.
+    // The wait is measured on the condition variable's clock (CLOCK_MONOTONIC where it can
+    // be chosen); the deadline is on idem's clock, so convert the time left once.
     timespec mono{};
-    ::clock_gettime(CLOCK_MONOTONIC, &mono);
+    ::clock_gettime(cond_clock, &mono);
     auto left = deadline - now();
     if (left.count() < 0) left = std::chrono::nanoseconds(0);
     const auto until = std::chrono::seconds(mono.tv_sec) + std::chrono::nanoseconds(mono.tv_nsec) + left;

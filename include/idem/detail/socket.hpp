@@ -11,10 +11,14 @@
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -28,12 +32,27 @@
 #include <unistd.h>
 
 namespace idem {
+
+/// How a TLS transport checks the server it connects to (client_options::tls). The core only
+/// carries these; a TLS transport (idem/tls/openssl.hpp) reads them.
+struct tls_options {
+    std::string ca_file; ///< a PEM file of trusted CA certificates; empty: the system's store
+    std::string ca_path; ///< a directory of hashed CA certificates; empty: none
+    /// Accept any certificate for any name. For tests against throwaway certificates only:
+    /// anyone on the path can then read and change the traffic.
+    bool insecure_skip_verify = false;
+    /// Offer a session the same server gave an earlier connection (RFC 8446 §2.2), so a
+    /// reconnect after an idle close skips the certificate exchange and a round trip. Off: every
+    /// connection does a full handshake, and connections cannot be linked by their tickets.
+    bool resume_sessions = true;
+};
+
 namespace detail {
 
-#if defined(MSG_NOSIGNAL)
+#if defined(MSG_NOSIGNAL) && !defined(IDEM_FORCE_FALLBACKS)
 constexpr int send_flags = MSG_NOSIGNAL; // no SIGPIPE when the server has gone
 #else
-constexpr int send_flags = 0;
+constexpr int send_flags = 0; // SO_NOSIGPIPE is set on each socket instead (macOS, the BSDs)
 #endif
 
 /// Where a system call failed; the same errno means different things in each.
@@ -96,7 +115,11 @@ private:
 inline timeval to_timeval(std::chrono::nanoseconds d) noexcept {
     if (d.count() < 1000) d = std::chrono::nanoseconds(1000); // 0 would mean "no timeout"
     timeval tv{};
-    tv.tv_sec = static_cast<time_t>(d.count() / 1000000000);
+    // A 32-bit time_t holds 68 years: a longer timeout is the longest it holds (the kernel
+    // takes that as no limit), never a wrapped, negative one.
+    const auto secs = d.count() / 1000000000;
+    constexpr auto most = std::numeric_limits<time_t>::max();
+    tv.tv_sec = secs > most ? most : static_cast<time_t>(secs);
     tv.tv_usec = static_cast<suseconds_t>((d.count() % 1000000000) / 1000);
     return tv;
 }
@@ -118,6 +141,12 @@ struct dial_settings {
     resolver_function resolver = nullptr;     ///< nullptr: getaddrinfo
     void* resolver_context = nullptr;
     std::string_view unix_socket;             ///< non-empty: connect here, not to host:port
+    bool tls = false;                         ///< https: a TLS transport shakes hands after connecting
+    std::string_view server_name;             ///< the name (or address) the certificate must be for
+    std::uint16_t server_port = 0;            ///< the origin's port (not a proxy's)
+    std::string_view tunnel;                  ///< non-empty: a CONNECT head for the proxy at host:port,
+                                              ///< sent before the handshake (detail::open_tunnel, tls/openssl.hpp)
+    const idem::tls_options* tls_settings = nullptr;
 };
 
 /// The address of a Unix domain socket: a path, or with a leading '@' a Linux abstract name
@@ -165,6 +194,40 @@ inline error timed_out(bool deadline_binds, io_phase phase, const char* why) noe
     return deadline_binds ? error(errc::deadline_exceeded, why)
                           : error(errno_to_errc(ETIMEDOUT, phase), why);
 }
+
+// What a Transport may add to the members every transport has (see connection):
+//   static constexpr bool tls_capable = true;  it shakes hands when dial_settings::tls is set,
+//                                               so the client takes https URLs
+//   static constexpr bool tunnel_capable = true; it opens dial_settings::tunnel through the
+//                                               proxy first, so https may go through a proxy
+//   bool clean_eof() const noexcept;           false when the last EOF came without the TLS
+//                                               close_notify: a body read to EOF may be cut short
+//   bool closing() noexcept;                   after a complete response, without waiting:
+//                                               the server has already said it closes
+template <class T, class = void> struct tls_capable : std::false_type {};
+template <class T> struct tls_capable<T, void_t<decltype(bool{T::tls_capable})>> : std::integral_constant<bool, T::tls_capable> {};
+
+template <class T, class = void> struct tunnel_capable : std::false_type {};
+template <class T>
+struct tunnel_capable<T, void_t<decltype(bool{T::tunnel_capable})>> : std::integral_constant<bool, T::tunnel_capable> {};
+
+template <class T, class = void> struct has_clean_eof : std::false_type {};
+template <class T>
+struct has_clean_eof<T, void_t<decltype(bool{std::declval<const T&>().clean_eof()})>> : std::true_type {};
+template <class T> bool eof_is_clean(const T& t, std::true_type) noexcept { return t.clean_eof(); }
+template <class T> bool eof_is_clean(const T&, std::false_type) noexcept { return true; }
+
+template <class T, class = void> struct has_closing : std::false_type {};
+template <class T> struct has_closing<T, void_t<decltype(bool{std::declval<T&>().closing()})>> : std::true_type {};
+template <class T> bool is_closing(T& t, std::true_type) noexcept { return t.closing(); }
+template <class T> bool is_closing(T&, std::false_type) noexcept { return false; }
+
+// A transport may describe its connection's protection (security()); plaintext says nothing.
+template <class T, class = void> struct has_security : std::false_type {};
+template <class T>
+struct has_security<T, void_t<decltype(std::string_view{std::declval<const T&>().security()})>> : std::true_type {};
+template <class T> std::string_view security_of(const T& t, std::true_type) noexcept { return t.security(); }
+template <class T> std::string_view security_of(const T&, std::false_type) noexcept { return {}; }
 
 /// A connected stream socket with send and receive timeouts that the caller adjusts per wait.
 /// This is the client's transport: a type with the same members (open, send_all, receive,
@@ -318,8 +381,14 @@ private:
     static error start_connect(const sockaddr_storage& a, socklen_t len, socket_handle& s,
                                bool& connected) noexcept {
         connected = false;
+#if defined(SOCK_CLOEXEC) && !defined(IDEM_FORCE_FALLBACKS)
         s = socket_handle(::socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (!s.is_open()) return sys_error(errno, io_phase::connect);
+#else
+        s = socket_handle(::socket(a.ss_family, SOCK_STREAM, 0));
+        if (!s.is_open()) return sys_error(errno, io_phase::connect);
+        ::fcntl(s.get(), F_SETFD, FD_CLOEXEC);
+#endif
         const int flags = ::fcntl(s.get(), F_GETFL, 0);
         ::fcntl(s.get(), F_SETFL, flags | O_NONBLOCK);
         if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&a), len) == 0) {
@@ -344,7 +413,7 @@ private:
         socket_handle s[cap];
         pollfd pf[cap];
         std::size_t flying = 0, next = 0;
-        error last(errc::resolve_failed, "the name has no address");
+        error last = error(errc::resolve_failed, "the name has no address").set_name_not_found(true);
         auto next_at = now();
         // An attempt failed: remember why, and start the next one at once (§5).
         auto failed = [&](const error& e, std::chrono::nanoseconds at) {

@@ -5,6 +5,7 @@
 #define IDEM_DETAIL_SYNTAX_HPP
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 // Marks a parameter (or, after a member function's qualifiers, `*this`) whose lifetime the
@@ -108,13 +109,14 @@ constexpr bool list_has_token(std::string_view list, std::string_view token) noe
     return !each_list_item(list, [token](std::string_view item) { return !iequals(item, token); });
 }
 
-/// 1*DIGIT of at most `max_digits` digits (so the value cannot overflow); false on anything else.
-constexpr bool parse_decimal(std::string_view s, std::size_t& out, std::size_t max_digits = 18) noexcept {
+/// 1*DIGIT of at most `max_digits` digits (so the value cannot overflow 64 bits, whatever the
+/// word size: a length a server sends may pass 2^32 on a 32-bit target); false on anything else.
+constexpr bool parse_decimal(std::string_view s, std::uint64_t& out, std::size_t max_digits = 18) noexcept {
     if (s.empty() || s.size() > max_digits) return false;
-    std::size_t v = 0;
+    std::uint64_t v = 0;
     for (char c : s) {
         if (!is_digit(c)) return false;
-        v = v * 10 + std::size_t(c - '0');
+        v = v * 10 + std::uint64_t(c - '0');
     }
     out = v;
     return true;
