@@ -40,8 +40,11 @@ struct naive_keep_alive {
     void on_idle_close(std::chrono::nanoseconds) noexcept {}
 };
 
-// The naive fix: retry every failure, whatever the method, whatever was sent.
+// The naive fix: retry every failure, whatever the method, whatever was sent. idem's client
+// refuses to re-send a POST that may have executed whatever a policy says; this one declares
+// the opt-out so that the table shows what the naive fix costs.
 struct retry_everything {
+    static constexpr bool unsafe_resend_non_idempotent = true;
     unsigned max_attempts() const noexcept { return 3; }
     bool should_retry(const idem::failed_attempt&) const noexcept { return true; }
     std::chrono::nanoseconds backoff(const idem::failed_attempt&) const noexcept { return {}; }
