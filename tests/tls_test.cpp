@@ -607,6 +607,8 @@ TEST_CASE("a proxy that refuses or misbehaves is a typed error, never retried; o
         {idem_test::proxy_answer::refuse_407, errc::proxy_refused, "407"},
         {idem_test::proxy_answer::not_http, errc::malformed_response, "not an HTTP response"},
         {idem_test::proxy_answer::bytes_after, errc::malformed_response, "bytes after its answer"},
+        // a head that never ends, on a connection that stays open: cut at the bound, not read on
+        {idem_test::proxy_answer::endless_head, errc::header_too_large, "16 KiB"},
     };
     for (const row& w : rows) {
         CAPTURE(w.says);

@@ -30,6 +30,7 @@ enum class proxy_answer {
     silent,              ///< reads the CONNECT and never answers
     bytes_after,         ///< 200 and bytes right behind it
     not_http,            ///< a line that is not an HTTP status line
+    endless_head,        ///< a 200 whose head goes on past any bound, the connection kept open
 };
 
 class connect_proxy {
@@ -83,6 +84,19 @@ private:
         return head.find("\r\n\r\n") != std::string::npos;
     }
 
+    // Keeps the connection open, reading and dropping what comes, until the client closes it
+    // or the proxy stops.
+    void hold(int fd) {
+        while (!net_.stopping()) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 20) > 0) {
+                char c[256];
+                if (::recv(fd, c, sizeof c, 0) <= 0) break;
+            }
+        }
+        ::close(fd);
+    }
+
     // The port of "CONNECT host:port HTTP/1.1": the tunnel always goes to loopback.
     static int target_port(const std::string& head) {
         const auto sp = head.find(' ', 8);
@@ -111,15 +125,17 @@ private:
             send_all(fd, "SSH-2.0-OpenSSH_9.2\r\n\r\n");
             ::close(fd);
             return;
+        case proxy_answer::endless_head: {
+            // 64 KiB of fields and no blank line: the client must stop at its own bound, as
+            // neither an end of head nor an EOF ever comes.
+            std::string pad = "HTTP/1.1 200 Connection established\r\n";
+            while (pad.size() < 65536) pad += "X-Pad: " + std::string(100, 'p') + "\r\n";
+            send_all(fd, pad);
+            hold(fd);
+            return;
+        }
         case proxy_answer::silent:
-            while (!net_.stopping()) {
-                pollfd p{fd, POLLIN, 0};
-                if (::poll(&p, 1, 20) > 0) {
-                    char c[256];
-                    if (::recv(fd, c, sizeof c, 0) <= 0) break;
-                }
-            }
-            ::close(fd);
+            hold(fd);
             return;
         default: break;
         }
