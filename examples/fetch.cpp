@@ -47,7 +47,7 @@ const char usage[] =
     "      --keep-alive off|MS     one connection per request, or reuse below an idle bound of MS\n"
     "      --retries N             retry budget (0 disables retries; default 2)\n"
     "      --connect-timeout SECONDS   resolving and connecting, all addresses (fractions\n"
-    "                              allowed, as curl; default 10)\n"
+    "                              allowed, as curl; default 10, and 0 means that)\n"
     "      --resolve HOST:PORT:ADDR[,ADDR...]   connect to ADDR for HOST:PORT, as curl\n"
     "      --timeout MS            overall deadline of each request, retries included (default 120000)\n"
     "      --repeat N              send each request N times\n"
@@ -66,7 +66,8 @@ const char usage[] =
     "  -A, --user-agent NAME       the User-Agent field\n"
     "  -e, --referer URL           the Referer field\n"
     "  -u, --user USER:PASSWORD    Basic credentials (Authorization)\n"
-    "  -m, --max-time SECONDS      overall deadline of each request (fractions allowed)\n"
+    "  -m, --max-time SECONDS      overall deadline of each request (fractions allowed;\n"
+    "                              0: none, as curl)\n"
     "  -S, --show-error            accepted for curl's sake: error: lines always show\n"
     "  -L, --location              follow redirects (-i prints each response's head)\n"
     "      --max-redirs N          at most N redirects per request (default 50; -1: no limit)\n"
@@ -129,8 +130,9 @@ struct settings {
     std::vector<std::string> urls;
 };
 
+// One line, as for an unknown option: what was wrong, and where the options are listed.
 [[noreturn]] void bad_usage(const char* what, const char* arg) {
-    std::fprintf(stderr, "fetch: %s%s%s\n%s", what, arg ? ": " : "", arg ? arg : "", usage);
+    std::fprintf(stderr, "fetch: %s%s%s (fetch --help lists the options)\n", what, arg ? ": " : "", arg ? arg : "");
     std::exit(2);
 }
 
@@ -211,12 +213,14 @@ std::vector<std::string> split_flags(int argc, char** argv) {
     return out;
 }
 
-// curl's -m: seconds, fractions allowed.
+// curl's -m and --connect-timeout: seconds, fractions allowed; 0 is returned as 0 (curl reads
+// it as "no limit" for -m and "the default" for --connect-timeout).
 long seconds_to_ms(const char* flag, const char* v) {
     char* end = nullptr;
     errno = 0;
     const double d = std::strtod(v, &end);
-    if (errno != 0 || end == v || *end != '\0' || !(d > 0) || d > double(day_ms) / 1000) bad_usage("bad number of seconds for", flag);
+    if (errno != 0 || end == v || *end != '\0' || !(d >= 0) || d > double(day_ms) / 1000) bad_usage("bad number of seconds for", flag);
+    if (d == 0) return 0;
     const double ms = d * 1000;
     return ms < 1 ? 1 : long(ms);
 }
@@ -279,7 +283,10 @@ settings parse_args(int argc, char** argv) {
             // Any budget is bounded by the deadline; the largest one must not wrap to none.
             s.retries = unsigned(number("--retries", value(), 0, 0x7fffffffL));
         }
-        else if (a == "--connect-timeout") s.connect_timeout_ms = seconds_to_ms("--connect-timeout", value());
+        else if (a == "--connect-timeout") {
+            const long ms = seconds_to_ms("--connect-timeout", value());
+            s.connect_timeout_ms = ms > 0 ? ms : settings{}.connect_timeout_ms; // 0: the default, as curl
+        }
         else if (a == "--resolve") {
             // curl's HOST:PORT:ADDR[,ADDR...]; an IPv6 address may be in brackets.
             const std::string v = value();
@@ -636,8 +643,9 @@ std::string expand_write_out(const std::string& f, const write_out_facts& w) {
             else if (v == "url_effective") {
                 out += w.url;
                 continue;
-            } else {
-                continue; // an unknown variable prints nothing
+            } else { // as curl: a warning, and nothing printed in its place
+                std::fprintf(stderr, "fetch: unknown --write-out variable: '%s'\n", v.c_str());
+                continue;
             }
             out += num;
         } else {
@@ -822,8 +830,8 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     idem::client_options o;
     o.connect_timeout = std::chrono::milliseconds(s.connect_timeout_ms);
     o.deadline = std::chrono::milliseconds(s.timeout_ms);
-    if (o.read_timeout > o.deadline) o.read_timeout = o.deadline;
-    if (o.write_timeout > o.deadline) o.write_timeout = o.deadline;
+    if (o.deadline.count() > 0 && o.read_timeout > o.deadline) o.read_timeout = o.deadline;
+    if (o.deadline.count() > 0 && o.write_timeout > o.deadline) o.write_timeout = o.deadline;
     o.follow_redirects = s.location;
     o.max_redirects = s.max_redirs < 0 ? ~0u : unsigned(s.max_redirs);
     // As curl: the environment names the proxy unless a flag does.

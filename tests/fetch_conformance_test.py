@@ -358,6 +358,8 @@ def main():
                                    "-uuser:pw", "--max-time=2.5", url], capture_output=True, timeout=30, env=clean_env)
         head = subprocess.run([fetch, "-I", url], capture_output=True, timeout=30, env=clean_env)
         bad_time = subprocess.run([fetch, "-m", "soon", url], capture_output=True, timeout=30, env=clean_env)
+        zero_time = subprocess.run([fetch, "-m", "0", "--connect-timeout", "0", url], capture_output=True, timeout=30,
+                                   env=clean_env)
         unknown = subprocess.run([fetch, "--no-such-flag", url], capture_output=True, timeout=30, env=clean_env)
     finally:
         server.stop()
@@ -367,8 +369,11 @@ def main():
            b"\r\nAuthorization: Basic dXNlcjpwdw==" in h, (combined, h))
     report("-I sends HEAD and prints the head", head.returncode == 0 and len(server.request_lines) > 1 and
            server.request_lines[1] == b"HEAD /c HTTP/1.1" and head.stdout.startswith(b"HTTP/1.1 200 OK\r\n"), head)
-    report("-m takes seconds; a bad one is bad usage", bad_time.returncode == 2 and
-           b"bad number of seconds" in bad_time.stderr, bad_time)
+    report("-m takes seconds; a bad one is bad usage, in one line", bad_time.returncode == 2 and
+           b"bad number of seconds" in bad_time.stderr and bad_time.stderr.count(b"\n") == 1 and
+           b"--help" in bad_time.stderr, bad_time)
+    report("-m 0 and --connect-timeout 0 mean no limit and the default, as curl",
+           zero_time.returncode == 0 and zero_time.stdout == b"ok", zero_time)
     report("an unknown option is one line", unknown.returncode == 2 and unknown.stderr.count(b"\n") == 1 and
            b"--no-such-flag" in unknown.stderr and b"--help" in unknown.stderr, unknown)
 

@@ -121,7 +121,9 @@ def main():
         (["-I", "-L", "/redirect"], "request+stdout", ""),
         (["-s", "-o", "-", "-w", "%{http_code} %{num_redirects} %{size_download}\\n", "-L", "/redirect"], "stdout", ""),
         (["-s", "-w", "%{http_code}\\n", "/redirect"], "stdout", ""),
+        (["-s", "-w", "%{bogus}%{http_code}\\n", "/w"], "stdout+stderr", ""),  # a warning for an unknown variable
         (["--max-time", "5", "--connect-timeout", "2.5", "/t"], "request", ""),
+        (["-m", "0", "--connect-timeout", "0", "-s", "/t0"], "request+stdout", ""),  # 0: no limit, the default
         (["--cacert", ca, "-i", "/secure"], "request+stdout+https", ""),
         (["-k", "-sS", "/insecure"], "request+stdout+https", ""),
         (["-sS", "/untrusted"], "request+fails+https", ""),  # the test CA is not the system's
@@ -143,6 +145,7 @@ def main():
             continue
         seen = {}
         out = {}
+        err = {}
         for name, exe in (("curl", curl), ("fetch", fetch)):
             server = Recorder(tls if "https" in compare else None)
             proxy = ConnectProxy() if "proxy" in compare else None
@@ -170,6 +173,8 @@ def main():
                 fields.append((method, target, sorted(kept.items()), body, b"host" in f))
             seen[name] = fields
             out[name] = (r.returncode, r.stdout)
+            # each program's messages start with its name
+            err[name] = r.stderr.replace(os.path.basename(exe).encode() + b": ", b"PROGRAM: ")
         problems = []
         if why:
             # The documented difference, and only it: fetch's Content-Length: 0 where curl has none.
@@ -183,6 +188,8 @@ def main():
             problems.append(f"curl exited {out['curl'][0]} and fetch {out['fetch'][0]}; both must fail")
         if "stdout" in compare and out["curl"] != out["fetch"]:
             problems.append(f"curl printed {out['curl']} and fetch {out['fetch']}")
+        if "stderr" in compare and err["curl"] != err["fetch"]:
+            problems.append(f"curl said {err['curl']!r} and fetch {err['fetch']!r}")
         if "proxy" in compare and not any(f[0] == "CONNECT" for f in seen["fetch"]):
             problems.append("fetch did not ask the proxy for a tunnel")
         label = " ".join(a.replace(data_file, "FILE").replace(ca, "CA") for a in args[:-1]) + " " + path
