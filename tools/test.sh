@@ -18,6 +18,10 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${need[@]}" cmake pkg-config
 fi
 
+# The tests talk to loopback servers they start; a proxy from the environment (read by fetch,
+# as curl reads it) would send their requests elsewhere.
+unset http_proxy https_proxy all_proxy ALL_PROXY HTTPS_PROXY no_proxy NO_PROXY
+
 build=${1:-build}
 shift || true
 # Tests and examples on, whatever an earlier setup of the same directory said (an install
