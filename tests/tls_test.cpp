@@ -597,6 +597,47 @@ TEST_CASE("https through a proxy: a CONNECT tunnel to the origin, its credential
           "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nUser-Agent: ua/1\r\n\r\n");
 }
 
+TEST_CASE("through a tunnel, a throwing sink closes the connection and a second thread is turned away") {
+    SUBCASE("a sink that throws mid-body: the tunnel is closed behind it, the next call opens another") {
+        test_server s;
+        tls_relay t(s.port());
+        connect_proxy p;
+        idem::client_options o = trusting();
+        o.proxy = p.url();
+        idem::tls::client c{t.url(), o};
+        s.push(step{action::drip, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhelloworld", 3ms, false});
+        CHECK(idem_test::get_into_throwing_sink(c));
+        CHECK(!c.has_idle_connection());
+        auto next = c.get("/");
+        REQUIRE(next);
+        CHECK(next->body == "ok");
+        CHECK(p.tunnels() == 2);
+        CHECK(t.handshakes() == 2);
+    }
+    SUBCASE("a second thread while the first waits for the proxy's answer gets client_busy, nothing sent") {
+        connect_proxy p(idem_test::proxy_answer::silent);
+        idem::client_options o = trusting();
+        o.proxy = p.url();
+        o.connect_timeout = 1s;
+        // one attempt, so that every connection the proxy saw is the first thread's
+        idem::basic_client<idem::keep_alive::timeout_bounded, idem::retry::never, idem::tls::transport> c{"https://localhost:1", o};
+        errc first{};
+        std::thread a([&] {
+            auto r = c.get("/");
+            first = r ? errc{} : r.error().code();
+        });
+        const bool asked = p.wait_heads(1, 5s);
+        auto busy = c.get("/");
+        a.join();
+        REQUIRE(asked);
+        REQUIRE(!busy);
+        CHECK(busy.error() == errc::client_busy);
+        CHECK(!busy.error().may_have_executed());
+        CHECK(first == errc::connect_timeout);
+        CHECK(p.connections() == 1);
+    }
+}
+
 TEST_CASE("a proxy that refuses or misbehaves is a typed error, never retried; one that never answers is bounded") {
     struct row {
         idem_test::proxy_answer answer;

@@ -53,6 +53,11 @@ public:
         std::unique_lock<std::mutex> l(mu_);
         return cv_.wait_for(l, timeout, [&] { return backend_closes_ >= n; });
     }
+    /// Waits until `n` CONNECT heads have been read.
+    bool wait_heads(std::size_t n, std::chrono::milliseconds timeout) {
+        std::unique_lock<std::mutex> l(mu_);
+        return cv_.wait_for(l, timeout, [&] { return heads_.size() >= n; });
+    }
     /// Every CONNECT head read, in order.
     std::vector<std::string> heads() const {
         std::lock_guard<std::mutex> l(mu_);
@@ -114,6 +119,7 @@ private:
         {
             std::lock_guard<std::mutex> l(mu_);
             heads_.push_back(head.substr(0, head.find("\r\n\r\n") + 4));
+            cv_.notify_all();
         }
         switch (answer_) {
         case proxy_answer::refuse_407:
