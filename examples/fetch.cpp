@@ -834,9 +834,13 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     if (o.deadline.count() > 0 && o.write_timeout > o.deadline) o.write_timeout = o.deadline;
     o.follow_redirects = s.location;
     o.max_redirects = s.max_redirs < 0 ? ~0u : unsigned(s.max_redirs);
-    // As curl: the environment names the proxy unless a flag does.
+    // As curl: the environment names a proxy for each scheme (https never goes through
+    // http_proxy, on a redirect too) unless -x names one for every scheme.
     idem::use_proxy_environment(o);
-    if (s.proxy_given) o.proxy = s.proxy;
+    if (s.proxy_given) {
+        o.proxy = s.proxy;
+        o.proxy_per_scheme = false;
+    }
     if (s.noproxy_given) o.no_proxy = s.noproxy;
     o.unix_socket = s.unix_socket;
     o.tls = s.tls;
@@ -883,8 +887,6 @@ template <class KeepAlive> int run(const settings& s, KeepAlive ka) {
     const idem::pool_options po{std::size_t(s.max_connections), std::size_t(s.max_connections)};
     run_all<pool_t>(st, [&](const idem::url& origin, event_state& ev) {
         idem::client_options mine = o;
-        // As curl: https goes through https_proxy (or all_proxy), never http_proxy.
-        if (origin.tls && !s.proxy_given) mine.proxy = idem::proxy_from_environment(nullptr, true).proxy;
         for (const auto& p : s.resolves)
             if (idem::detail::iequals(p.host, origin.host) && p.port == origin.port) {
                 mine.resolver = &pinned_resolve;

@@ -19,8 +19,12 @@ int main(int argc, char** argv) {
         return 2;
     }
     idem::client_options o;
-    idem::use_proxy_environment(o, argv[1]); // http_proxy (never HTTP_PROXY), all_proxy, no_proxy
-    if (argc == 3) o.proxy = argv[2];
+    // http_proxy for http, https_proxy for https (never HTTP_PROXY), else all_proxy; no_proxy
+    idem::use_proxy_environment(o);
+    if (argc == 3) { // one proxy for every scheme, as curl's -x
+        o.proxy = argv[2];
+        o.proxy_per_scheme = false;
+    }
     idem::client c{url->origin(), o};
     if (c.init_error() != idem::errc{}) { // an https:// or SOCKS proxy, a bad port
         std::fprintf(stderr, "%s\n", c.get("/").error().message().c_str());

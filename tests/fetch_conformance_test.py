@@ -270,6 +270,9 @@ def main():
             server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", tls=ctx)
             tunnels = ConnectProxy()
             refuser = RawServer(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+            # an http proxy that answers every request with a redirect to the https server
+            mover = RawServer(f"HTTP/1.1 302 Found\r\nLocation: https://localhost:{server.port}/\r\n"
+                              "Content-Length: 0\r\n\r\n".encode())
             try:
                 url = f"https://localhost:{server.port}/"
                 via_flag = subprocess.run([fetch, "-v", "--cacert", ca, "-x", f"http://u:p@127.0.0.1:{tunnels.port}", url],
@@ -279,10 +282,13 @@ def main():
                                               "http_proxy": f"http://127.0.0.1:{refuser.port}"})
                 refused = subprocess.run([fetch, "--cacert", ca, "-x", f"127.0.0.1:{refuser.port}", url],
                                          capture_output=True, timeout=30, env=clean_env)
+                hop = subprocess.run([fetch, "-L", "--cacert", ca, "http://origin.invalid/start"], capture_output=True,
+                                     timeout=30, env={**clean_env, "http_proxy": f"http://127.0.0.1:{mover.port}"})
             finally:
                 server.stop()
                 tunnels.stop()
                 refuser.stop()
+                mover.stop()
         target = f"localhost:{server.port}".encode()
         report("https through a proxy goes in a CONNECT tunnel; -v shows it, credentials masked",
                via_flag.returncode == 0 and via_flag.stdout == b"ok" and
@@ -294,6 +300,9 @@ def main():
                (via_flag, tunnels.heads))
         report("https_proxy is read for https (never http_proxy)", via_env.returncode == 0 and via_env.stdout == b"ok",
                via_env)
+        report("-L from http to https: the hop takes https_proxy (none here), never http_proxy, as curl",
+               hop.returncode == 0 and hop.stdout == b"ok" and
+               [l.split(b" ")[0] for l in mover.request_lines] == [b"GET"], (hop, mover.request_lines))
         report("a proxy that refuses the tunnel is proxy_refused, with its status",
                refused.returncode == 1 and refused.stderr.startswith(b"error: proxy_refused: ") and
                b"407" in refused.stderr and b"may have been executed" not in refused.stderr and

@@ -130,15 +130,27 @@ TEST_CASE("the environment is read as curl reads it, and only when asked") {
     idem::use_proxy_environment(o);
     CHECK(o.proxy == "http://127.0.0.1:9");
     CHECK(idem::client{"http://example.com", o}.uses_proxy());
-    // For an https client, http_proxy is not its proxy.
-    idem::client_options t;
-    idem::use_proxy_environment(t, "HTTPS://example.com");
-    CHECK(t.proxy.empty());
+    // Where each scheme's connections go (a transport that tunnels assumed for https).
+    const auto route = [](const char* u, const idem::client_options& opts) {
+        idem::detail::route r;
+        idem::error err(errc{});
+        idem::detail::route_for(*idem::parse_url(u), opts, r, err, true);
+        REQUIRE(err.code() == errc{});
+        return r.proxied ? r.host + ":" + std::to_string(r.port) : std::string("direct");
+    };
+    // An https origin never goes through http_proxy: https_proxy (or all_proxy), else direct,
+    // which is also what a redirect from http to https meets.
+    CHECK(o.proxy_per_scheme);
+    CHECK(route("http://example.com", o) == "127.0.0.1:9");
+    CHECK(route("HTTPS://example.com", o) == "direct");
     ::setenv("https_proxy", "http://127.0.0.1:10", 1);
-    idem::use_proxy_environment(t, "https://example.com");
-    CHECK(t.proxy == "http://127.0.0.1:10");
-    idem::use_proxy_environment(t, "http://example.com");
-    CHECK(t.proxy == "http://127.0.0.1:9");
+    idem::use_proxy_environment(o);
+    CHECK(o.https_proxy == "http://127.0.0.1:10");
+    CHECK(route("https://example.com", o) == "127.0.0.1:10");
+    CHECK(route("http://example.com", o) == "127.0.0.1:9");
+    // Without proxy_per_scheme, `proxy` serves every scheme (curl's -x).
+    o.proxy_per_scheme = false;
+    CHECK(route("https://example.com", o) == "127.0.0.1:9");
     ::unsetenv("https_proxy");
     ::unsetenv("http_proxy");
 }

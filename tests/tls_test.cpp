@@ -544,6 +544,38 @@ TEST_CASE("redirects between http and https, with TLS, and credentials kept from
     CHECK(p.error().message().find("idem/tls/openssl.hpp") != std::string::npos);
 }
 
+TEST_CASE("with a proxy for each scheme, a redirect from http to https takes https's proxy, or none") {
+    test_server s;
+    tls_relay t(s.port());
+    test_server http_proxy; // answers the http request, sent to it in absolute-form, with a 301 to https
+    http_proxy.push(step{action::raw, "HTTP/1.1 301 Moved\r\nLocation: " + t.url("localhost") + "/secure\r\nContent-Length: 0\r\n\r\n",
+                         0ms, false});
+    idem::client_options o = trusting();
+    o.follow_redirects = true;
+    o.proxy = http_proxy.url();
+    o.proxy_per_scheme = true; // as use_proxy_environment sets it: curl's http_proxy and https_proxy
+    SUBCASE("no https proxy: the hop goes straight to the origin") {
+        idem::tls::client c{"http://origin.invalid/", o};
+        auto r = c.get("/start");
+        REQUIRE(r);
+        CHECK(r->status == 200);
+        CHECK(r->redirects == 1);
+        CHECK(http_proxy.requests_seen() == 1);
+        CHECK(t.handshakes() == 1);
+    }
+    SUBCASE("an https proxy: the hop is a tunnel through it") {
+        connect_proxy p;
+        o.https_proxy = p.url();
+        idem::tls::client c{"http://origin.invalid/", o};
+        auto r = c.get("/start");
+        REQUIRE(r);
+        CHECK(r->status == 200);
+        CHECK(http_proxy.requests_seen() == 1);
+        CHECK(p.tunnels() == 1);
+        CHECK(t.handshakes() == 1);
+    }
+}
+
 TEST_CASE("https through a proxy: a CONNECT tunnel to the origin, its credentials for the proxy alone, kept alive") {
     test_server s;
     tls_relay t(s.port());

@@ -3878,6 +3878,11 @@ struct client_options {
     /// default, as curl): requests go to it in absolute-form, with Proxy-Authorization from
     /// the user and password. Empty: none. Not used with unix_socket.
     std::string proxy;
+    /// The proxy for https origins when proxy_per_scheme is set ("": none), as curl reads
+    /// https_proxy: `proxy` then serves http origins alone. A redirect to the other scheme
+    /// takes that scheme's proxy.
+    std::string https_proxy;
+    bool proxy_per_scheme = false;
     /// Hosts reached without the proxy, as curl reads no_proxy (see no_proxy_matches).
     std::string no_proxy;
     /// How https servers are checked, by a TLS transport (idem/tls/openssl.hpp): the
@@ -3885,14 +3890,15 @@ struct client_options {
     tls_options tls;
 };
 
-/// Sets `o.proxy` and `o.no_proxy` from the environment (proxy_from_environment) for a client
-/// of `base_url`'s scheme (https_proxy for https, http_proxy otherwise): idem reads it only
-/// when asked.
-inline client_options& use_proxy_environment(client_options& o, std::string_view base_url = "http:") {
-    const bool https = base_url.size() >= 6 && detail::iequals(base_url.substr(0, 6), "https:");
-    proxy_environment e = proxy_from_environment(nullptr, https);
-    o.proxy = std::move(e.proxy);
-    o.no_proxy = std::move(e.no_proxy);
+/// Sets the proxies from the environment as curl reads it (proxy_from_environment), one for
+/// each scheme: `proxy` for http origins, `https_proxy` for https ones (proxy_per_scheme), and
+/// `no_proxy`. idem reads the environment only when asked.
+inline client_options& use_proxy_environment(client_options& o) {
+    proxy_environment http = proxy_from_environment(nullptr, false);
+    o.proxy = std::move(http.proxy);
+    o.https_proxy = proxy_from_environment(nullptr, true).proxy;
+    o.proxy_per_scheme = true;
+    o.no_proxy = std::move(http.no_proxy);
     return o;
 }
 
@@ -3960,15 +3966,16 @@ inline std::string tunnel_head(const url& u, std::string_view authorization, std
 
 inline void route_for(const url& u, const client_options& o, route& r, error& err, bool tunnel_capable) {
     r = route{};
-    if (o.proxy.empty() || !o.unix_socket.empty() || no_proxy_matches(o.no_proxy, u.host, u.port)) return;
+    const std::string& proxy = o.proxy_per_scheme && u.tls ? o.https_proxy : o.proxy;
+    if (proxy.empty() || !o.unix_socket.empty() || no_proxy_matches(o.no_proxy, u.host, u.port)) return;
     if (u.tls && !tunnel_capable) {
         err = error(errc::unsupported_scheme, "https through a proxy needs a transport that makes CONNECT tunnels (idem::tls::transport does)");
         return;
     }
-    auto p = parse_proxy(o.proxy);
+    auto p = parse_proxy(proxy);
     if (!p) {
         err = p.error().code() == errc::invalid_url
-                  ? error(errc::invalid_url, p.error().reason().empty() ? "client_options::proxy is not a valid proxy URL"
+                  ? error(errc::invalid_url, p.error().reason().empty() ? "client_options::proxy (or https_proxy) is not a valid proxy URL"
                                                                         : p.error().reason().data())
                   : p.error();
         return;
