@@ -31,6 +31,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "interop"))
 import run as interop  # noqa: E402  (the interop suite's server set-ups)
+import doc_section  # noqa: E402  (tools/doc_section.py, on the path through the interop suite)
 
 CLIENTS = ["idem", "fixed", "disabled", "go"]
 NAMES = {"idem": "idem defaults", "fixed": "idem, fixed bound (learning off)",
@@ -264,14 +265,7 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.write_doc:
-        doc = os.path.join(ROOT, "docs", "keep-alive.md")
-        with open(doc) as f:
-            current = f.read()
-        begin, end = "<!-- BEGIN LEARNING -->", "<!-- END LEARNING -->"
-        head, rest = current.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        with open(doc, "w") as f:
-            f.write(head + begin + "\n" + "\n".join(text).strip() + "\n" + end + tail)
+        doc_section.replace(os.path.join(ROOT, "docs", "keep-alive.md"), "LEARNING", "\n".join(text).strip())
     for p in problems:
         print("FAIL:", p)
     return 1 if problems else 0

@@ -30,6 +30,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 from loopback import make_certs, read_head  # noqa: E402  (the test certificates)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+import doc_section  # noqa: E402  (the generated part of docs/interop.md)
 
 REPEAT_PER_INTERVAL = 6
 
@@ -602,13 +604,7 @@ def main(argv):
     text = render(ordered, fetch)
     print(text)
     if doc:
-        with open(doc) as f:
-            current = f.read()
-        begin, end = "<!-- BEGIN MATRIX -->", "<!-- END MATRIX -->"
-        head, rest = current.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        with open(doc, "w") as f:
-            f.write(head + begin + "\n" + text + "\n" + end + tail)
+        doc_section.replace(doc, "MATRIX", text)
     for p in problems:
         print("FAIL:", p)
     print(f"{len(chosen) - len({p.split(':')[0] for p in problems})} passed, "
