@@ -381,6 +381,28 @@ TEST_CASE("session tickets and KeyUpdates on an idle connection leave it idle: i
     }
 }
 
+TEST_CASE("a TLS 1.2 server asking to renegotiate on an idle connection: the probe finds it idle, the handshake completes, the connection is reused") {
+    test_server s;
+    relay_config rc;
+    rc.max_version = TLS1_2_VERSION;
+    rc.idle_renegotiate_after_ms = 20;
+    tls_relay t(s.port(), rc);
+    idem::tls::client c{t.url(), trusting()};
+    REQUIRE(c.get("/"));
+    // Wait for the HelloRequest itself: the client's socket turns readable.
+    pollfd pf{c.transport().fd(), POLLIN, 0};
+    REQUIRE(::poll(&pf, 1, 5000) == 1);
+    CHECK(t.renegotiations_asked() == 1);
+    for (const char* target : {"/again", "/third"}) {
+        auto r = c.get(target);
+        REQUIRE(r);
+        CHECK(r->status == 200);
+    }
+    CHECK(c.stats().reuses == 2);
+    CHECK(c.stats().stale_probes == 0);
+    CHECK(c.stats().connections_opened == 1);
+}
+
 TEST_CASE("bytes nobody asked for on an idle TLS connection: it is not reused") {
     test_server s;
     tls_relay t(s.port());

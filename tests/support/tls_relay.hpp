@@ -36,6 +36,7 @@ struct relay_config {
     bool close_notify = true;               ///< say close_notify before closing
     int idle_tickets_after_ms = -1;         ///< >= 0: a session ticket this long into each idle spell
     int idle_key_update_after_ms = -1;      ///< >= 0: a KeyUpdate this long into each idle spell
+    int idle_renegotiate_after_ms = -1;     ///< >= 0, under TLS 1.2: a HelloRequest this long into each idle spell
     int max_version = 0;                    ///< e.g. TLS1_2_VERSION; 0: the newest
     /// Hold what the backend sends (TCP_CORK) until it pauses or closes: an answer and the
     /// close_notify behind it then reach the client together, as from a busy server.
@@ -66,6 +67,7 @@ public:
     unsigned resumed() const { return resumed_; }             ///< completed with a session resumed
     unsigned tickets_sent() const { return tickets_; }
     unsigned key_updates_sent() const { return key_updates_; }
+    unsigned renegotiations_asked() const { return renegotiations_; }
     /// Waits until `n` connections have ended on the relay's side (their close passed on).
     bool wait_ended(unsigned n, std::chrono::milliseconds timeout) {
         std::unique_lock<std::mutex> l(mu_);
@@ -115,7 +117,7 @@ private:
         if (be < 0) std::abort();
         using clock = std::chrono::steady_clock;
         auto idle_since = clock::now();
-        bool ticket_done = false, update_done = false;
+        bool ticket_done = false, update_done = false, renegotiate_done = false;
         char buf[16384];
         bool corked = false;
         auto cork = [&](bool on) {
@@ -138,6 +140,15 @@ private:
             if (!update_done && cfg_.idle_key_update_after_ms >= 0 && idle_ms >= cfg_.idle_key_update_after_ms) {
                 update_done = true;
                 if (SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1 && SSL_do_handshake(ssl) == 1) ++key_updates_;
+            }
+            if (!renegotiate_done && cfg_.idle_renegotiate_after_ms >= 0 && idle_ms >= cfg_.idle_renegotiate_after_ms) {
+                renegotiate_done = true;
+                // a HelloRequest; the handshake itself waits for the client's answer
+                if (SSL_renegotiate(ssl) == 1) {
+                    SSL_do_handshake(ssl);
+                    ERR_clear_error();
+                    ++renegotiations_;
+                }
             }
             pollfd p[2] = {{fd, POLLIN, 0}, {be, POLLIN, 0}};
             if (SSL_pending(ssl) == 0 && ::poll(p, 2, 10) <= 0) {
@@ -169,7 +180,7 @@ private:
                         break;
                     }
                     idle_since = clock::now();
-                    ticket_done = update_done = false;
+                    ticket_done = update_done = renegotiate_done = false;
                     continue;
                 }
                 if (n < 0 && errno == ECONNRESET) {
@@ -193,7 +204,7 @@ private:
     unsigned short backend_;
     relay_config cfg_;
     SSL_CTX* ctx_ = nullptr;
-    std::atomic<unsigned> handshakes_{0}, failed_{0}, resumed_{0}, tickets_{0}, key_updates_{0};
+    std::atomic<unsigned> handshakes_{0}, failed_{0}, resumed_{0}, tickets_{0}, key_updates_{0}, renegotiations_{0};
     std::mutex mu_;
     std::condition_variable cv_;
     unsigned ended_ = 0;
