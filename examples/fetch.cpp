@@ -37,6 +37,9 @@ const char usage[] =
     "  -d, --data DATA             request body, as a form (several are joined with &);\n"
     "                              @FILE reads it from FILE (@- from stdin) without CR and LF\n"
     "      --data-binary DATA      the same, bytes as they are; @FILE alone is streamed\n"
+    "      --data-urlencode DATA   the same, percent-encoded as curl: CONTENT, =CONTENT,\n"
+    "                              NAME=CONTENT, @FILE, NAME@FILE (NAME as it is)\n"
+    "  -G, --get                   the -d parts go in the URL's query, and the method is GET\n"
     "  -T, --upload-file FILE      PUT FILE, streamed (- for stdin)\n"
     "  -w, --write-out FORMAT      after each request: %{http_code} %{num_connects}\n"
     "                              %{num_redirects} %{size_download} %{time_total}\n"
@@ -92,6 +95,7 @@ struct settings {
     std::string method;
     std::string data;
     bool has_data = false;
+    bool get = false; // -G: the data goes in the query
     std::vector<std::string> header_lines;
     bool include = false;
     std::string output;
@@ -164,6 +168,39 @@ bool read_file(const char* path, std::string& out) {
     return ok;
 }
 
+// curl's --data-urlencode: CONTENT, =CONTENT, NAME=CONTENT, @FILE or NAME@FILE (the first '='
+// decides before any '@'); the content is percent-encoded but for A-Z a-z 0-9 - . _ ~, the
+// name is kept as it is, and a space is '+', as in a form.
+std::string urlencoded_part(const std::string& v) {
+    std::size_t at = v.find('=');
+    if (at == std::string::npos) at = v.find('@');
+    const bool from_file = at != std::string::npos && v[at] == '@';
+    const std::string name = at == std::string::npos ? std::string() : v.substr(0, at);
+    std::string content = at == std::string::npos ? v : v.substr(at + 1);
+    if (from_file) {
+        std::string bytes;
+        if (!(content == "-" ? read_stream(stdin, bytes) : read_file(content.c_str(), bytes)))
+            bad_usage("cannot read", content.c_str());
+        content = std::move(bytes);
+    }
+    static const char hex[] = "0123456789ABCDEF";
+    std::string out = name.empty() ? std::string() : name + "=";
+    for (const char ch : content) {
+        const unsigned char c = static_cast<unsigned char>(ch);
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+            c == '_' || c == '~') {
+            out += ch;
+        } else if (c == ' ') {
+            out += '+'; // as curl: a form's space
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
 // Flags that take a value: the next argument is the value, never read as flags itself.
 bool takes_value(const std::string& a) {
     static const char* const with_value[] = {
@@ -171,7 +208,7 @@ bool takes_value(const std::string& a) {
         "--retries", "--connect-timeout", "--timeout", "--repeat", "--interval", "--parallel",
         "--max-connections", "--max-redirs", "-x", "--proxy", "--noproxy", "--unix-socket",
         "--abstract-unix-socket", "-A", "--user-agent", "-e", "--referer", "-u", "--user",
-        "-m", "--max-time", "--resolve", "--data-binary", "-T", "--upload-file", "-w", "--write-out",
+        "-m", "--max-time", "--resolve", "--data-binary", "--data-urlencode", "-T", "--upload-file", "-w", "--write-out",
         "--cacert", "--capath"};
     for (const char* w : with_value)
         if (a == w) return true;
@@ -266,6 +303,11 @@ settings parse_args(int argc, char** argv) {
                 s.data_parts.push_back(v);
             }
             s.form = s.has_data = true;
+        } else if (a == "--data-urlencode") {
+            s.data_parts.push_back(urlencoded_part(value()));
+            s.form = s.has_data = true;
+        } else if (a == "-G" || a == "--get") {
+            s.get = true;
         } else if (a == "-T" || a == "--upload-file") {
             s.stream_path = value();
             s.upload = true;
@@ -370,12 +412,12 @@ settings parse_args(int argc, char** argv) {
         else s.urls.push_back(a);
     }
     if (s.urls.empty()) bad_usage("no URL given", nullptr);
-    if (s.upload && s.has_data) bad_usage("-T and -d/--data-binary both give a body", nullptr);
+    if (s.upload && s.has_data && !s.get) bad_usage("-T and -d/--data-binary both give a body", nullptr);
     if (s.upload && s.stream_path == "-" && (s.repeat > 1 || s.urls.size() > 1))
         bad_usage("-T - reads stdin once: it cannot be sent more than once", nullptr);
     // A --data-binary @FILE among other parts is read into memory; alone, it is streamed.
     if (!s.upload) {
-        const bool alone = s.data_parts.size() == 1 && !s.stream_path.empty();
+        const bool alone = s.data_parts.size() == 1 && !s.stream_path.empty() && !s.get;
         if (!alone) s.stream_path.clear();
         for (auto& part : s.data_parts) {
             if (part.empty() || part[0] != '\x01') continue;
@@ -387,6 +429,17 @@ settings parse_args(int argc, char** argv) {
             if (k) s.data += '&';
             if (!alone) s.data += s.data_parts[k];
         }
+    }
+    if (s.get && s.has_data) {
+        // curl's -G: the data is the query (after the URL's own, joined with &), and no body.
+        for (auto& u : s.urls) {
+            const std::size_t hash = u.find('#');
+            const std::string fragment = hash == std::string::npos ? std::string() : u.substr(hash);
+            if (hash != std::string::npos) u.erase(hash);
+            u += (u.find('?') == std::string::npos ? "?" : "&") + s.data + fragment;
+        }
+        s.data.clear();
+        s.has_data = s.form = false;
     }
     if (s.upload && s.method.empty()) s.method = "PUT";
     if (s.head) {
