@@ -9,24 +9,26 @@
 
 namespace idem_test {
 
-inline idem::client_options quick_options() {
+/// Options whose connect wait is `connect`, each read and write wait `io`, and the whole call
+/// `deadline`.
+inline idem::client_options with_waits(std::chrono::milliseconds connect, std::chrono::milliseconds io,
+                                       std::chrono::milliseconds deadline) {
     idem::client_options o;
-    o.connect_timeout = std::chrono::seconds(2);
-    o.read_timeout = std::chrono::seconds(5);
-    o.write_timeout = std::chrono::seconds(5);
-    o.deadline = std::chrono::seconds(10);
+    o.connect_timeout = connect;
+    o.read_timeout = io;
+    o.write_timeout = io;
+    o.deadline = deadline;
     return o;
+}
+
+inline idem::client_options quick_options() {
+    return with_waits(std::chrono::seconds(2), std::chrono::seconds(5), std::chrono::seconds(10));
 }
 
 /// Waits of 300 ms, for tests that prove a wait ends by its bound (a call that must end in
 /// well under 1.5 s); the deadline stays long so that only the wait under test binds.
 inline idem::client_options short_waits() {
-    idem::client_options o;
-    o.connect_timeout = std::chrono::milliseconds(300);
-    o.read_timeout = std::chrono::milliseconds(300);
-    o.write_timeout = std::chrono::milliseconds(300);
-    o.deadline = std::chrono::seconds(10);
-    return o;
+    return with_waits(std::chrono::milliseconds(300), std::chrono::milliseconds(300), std::chrono::seconds(10));
 }
 
 /// Seconds since `t0`, for a bound a test checks.
