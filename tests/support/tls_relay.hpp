@@ -65,6 +65,7 @@ public:
     unsigned handshakes() const { return handshakes_; }       ///< completed
     unsigned failed_handshakes() const { return failed_; }
     unsigned resumed() const { return resumed_; }             ///< completed with a session resumed
+    // Each counted before its record is written: a client that has seen the record sees the count.
     unsigned tickets_sent() const { return tickets_; }
     unsigned key_updates_sent() const { return key_updates_; }
     unsigned renegotiations_asked() const { return renegotiations_; }
@@ -135,19 +136,28 @@ private:
             const auto idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - idle_since).count();
             if (!ticket_done && cfg_.idle_tickets_after_ms >= 0 && idle_ms >= cfg_.idle_tickets_after_ms) {
                 ticket_done = true;
-                if (SSL_new_session_ticket(ssl) == 1 && SSL_do_handshake(ssl) == 1) ++tickets_;
+                if (SSL_new_session_ticket(ssl) == 1) { // counted before it is written, as below
+                    ++tickets_;
+                    SSL_do_handshake(ssl);
+                    ERR_clear_error();
+                }
             }
             if (!update_done && cfg_.idle_key_update_after_ms >= 0 && idle_ms >= cfg_.idle_key_update_after_ms) {
                 update_done = true;
-                if (SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1 && SSL_do_handshake(ssl) == 1) ++key_updates_;
+                if (SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1) {
+                    ++key_updates_;
+                    SSL_do_handshake(ssl);
+                    ERR_clear_error();
+                }
             }
             if (!renegotiate_done && cfg_.idle_renegotiate_after_ms >= 0 && idle_ms >= cfg_.idle_renegotiate_after_ms) {
                 renegotiate_done = true;
-                // a HelloRequest; the handshake itself waits for the client's answer
+                // a HelloRequest; the handshake itself waits for the client's answer. Counted
+                // before it is written, so a client that sees it also sees the count.
                 if (SSL_renegotiate(ssl) == 1) {
+                    ++renegotiations_;
                     SSL_do_handshake(ssl);
                     ERR_clear_error();
-                    ++renegotiations_;
                 }
             }
             pollfd p[2] = {{fd, POLLIN, 0}, {be, POLLIN, 0}};
