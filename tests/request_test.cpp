@@ -81,3 +81,27 @@ TEST_CASE("header_list views a vector too") {
     CHECK(l.size() == 2);
     CHECK(l.begin()[1].value == "2");
 }
+
+TEST_CASE("header_fields keep every field right while their storage grows") {
+    // Short names and values live inside the string objects, so when the storage grows and
+    // moves them, every view must be made anew. The freed storage is written over before
+    // each check, so a stale view reads the filler instead of its field.
+    idem::header_fields f;
+    std::vector<std::string> names, values;
+    for (int i = 0; i < 100; ++i) {
+        names.push_back("N" + std::to_string(i));
+        values.push_back("v" + std::to_string(i * 7));
+        f.add(names.back(), values.back());
+        std::vector<std::string> filler;
+        for (std::size_t bytes = 16; bytes <= 8192; bytes += 16) filler.emplace_back(bytes, 'Z');
+        REQUIRE(f.size() == std::size_t(i + 1));
+        bool same = true;
+        std::size_t k = 0;
+        for (const auto& h : f) {
+            same = same && h.name == names[k] && h.value == values[k];
+            ++k;
+        }
+        CAPTURE(i);
+        CHECK(same);
+    }
+}

@@ -977,7 +977,6 @@ private:
 #define IDEM_REQUEST_HPP
 
 
-#include <deque>
 #include <initializer_list>
 #include <vector>
 
@@ -1037,11 +1036,13 @@ public:
     /// Appends a field (copied).
     void add(std::string_view name, std::string_view value) {
         if (store_.size() < 2 * n_ + 2) {
+            const std::string* before = store_.data();
             store_.emplace_back();
             store_.emplace_back();
+            // A vector that grew has moved its strings, and a short string's text moved with
+            // it: the views of the fields before this one are made anew.
+            if (store_.data() != before) relink();
         }
-        // A deque never moves its elements when it grows, so the views of the other fields
-        // stay valid; only this field's view is made anew.
         std::string& nm = store_[2 * n_];
         std::string& v = store_[2 * n_ + 1];
         nm.assign(name.data(), name.size());
@@ -1070,7 +1071,7 @@ private:
         for (std::size_t i = 0; i < n_; ++i) views_[i] = {store_[2 * i], store_[2 * i + 1]};
     }
 
-    std::deque<std::string> store_; // name, value, name, value, ...
+    std::vector<std::string> store_; // name, value, name, value, ...
     std::vector<header> views_;
     std::size_t n_ = 0;
 };
